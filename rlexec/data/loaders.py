@@ -1,0 +1,218 @@
+"""Read minute bars from CSV, CSV.gz or parquet into the one schema of ``rlexec.data.schema``.
+
+Two layouts are recognised by their timestamp column:
+
+* ``vendor`` (the shared ``us_equity_1min`` files): ``datetime,open,high,low,close,volume``,
+  naive **US/Eastern** wall-clock times that label the **end** of each bar, rows newest first,
+  one symbol per file named ``<SYMBOL>_1min.csv[.gz]``.
+* ``rlexec`` (what :func:`write_bars` produces): ``symbol, ts, open, high, low, close, volume`` with
+  ``ts`` the bar **start** in UTC.
+
+Both end up as :data:`~rlexec.data.schema.BAR_SCHEMA`: bar start in UTC, sorted by (symbol, ts).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from rlexec.data.calendar import EXCHANGE_TZ, NS_PER_MINUTE
+from rlexec.data.schema import BAR_SCHEMA, PRICE_COLUMNS
+from rlexec.data.validation import RowLocator, require_columns, sort_order, validate_prices_and_volume
+from rlexec.errors import BarDataError
+
+VALUE_COLUMNS = (*PRICE_COLUMNS, "volume")
+SAMPLE_DIR = Path(__file__).with_name("sample")
+
+
+def sample_files() -> list[Path]:
+    """The real minute-bar files shipped inside the package (see ``sample/ATTRIBUTION.md``)."""
+    return sorted(SAMPLE_DIR.glob("*_1min.csv.gz"))
+
+
+def symbol_from_filename(path: Path) -> str:
+    """``AAPL_1min.csv.gz`` -> ``AAPL``."""
+    name = path.name.split(".")[0]
+    return name.split("_")[0].upper()
+
+
+def _read_raw(path: Path, locator: RowLocator) -> pa.Table:
+    if path.suffix == ".parquet":
+        try:
+            return pq.read_table(path)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise locator.error(f"not a readable parquet file ({exc})") from None
+    try:
+        return pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
+    except (pa.ArrowInvalid, OSError, EOFError) as exc:
+        raise locator.error(f"not a readable CSV file ({str(exc).splitlines()[0]})") from None
+
+
+def _numeric(table: pa.Table, name: str, locator: RowLocator) -> np.ndarray:
+    column = table.column(name)
+    if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
+        return column.cast(pa.float64()).to_numpy(zero_copy_only=False)
+    if pa.types.is_null(column.type):
+        return np.full(len(table), np.nan)
+    # Text in a numeric column: find the first cell that does not parse, for the message.
+    cells = column.to_pylist()
+    out = np.empty(len(cells))
+    for i, cell in enumerate(cells):
+        try:
+            out[i] = float(cell) if cell is not None else np.nan
+        except ValueError:
+            raise locator.error(f"not a number: {cell!r}", index=i, field=name) from None
+    return out
+
+
+def _vendor_timestamps(table: pa.Table, column: str, locator: RowLocator, label: str) -> np.ndarray:
+    strings = table.column(column).cast(pa.string())
+    try:
+        naive = pc.strptime(strings, format="%Y-%m-%d %H:%M:%S", unit="ns")
+    except pa.ArrowInvalid:
+        naive = None
+    if naive is None or naive.null_count:
+        cells = strings.to_pylist()
+        for i, cell in enumerate(cells):
+            try:
+                pc.strptime(pa.array([cell]), format="%Y-%m-%d %H:%M:%S", unit="ns").validate(full=True)
+                if cell is None:
+                    raise pa.ArrowInvalid("missing")
+            except pa.ArrowInvalid:
+                raise locator.error(f"unparseable timestamp {cell!r} (want YYYY-MM-DD HH:MM:SS)", index=i, field=column) from None
+    try:
+        aware = pc.assume_timezone(naive, timezone=str(EXCHANGE_TZ), ambiguous="raise", nonexistent="raise")
+    except pa.ArrowInvalid as exc:
+        raise locator.error(f"local time does not exist or is ambiguous in US/Eastern ({exc})", field=column) from None
+    ts = aware.cast(pa.int64()).to_numpy(zero_copy_only=False)
+    return ts - NS_PER_MINUTE if label == "end" else ts
+
+
+def _rlexec_timestamps(table: pa.Table, column: str, locator: RowLocator) -> np.ndarray:
+    col = table.column(column)
+    if pa.types.is_timestamp(col.type):
+        if col.type.tz is None:
+            raise locator.error("timestamps carry no time zone; rlexec files store UTC", field=column)
+        ts = pc.cast(col, pa.timestamp("ns", tz="UTC"))
+    else:
+        try:
+            ts = pc.cast(col.cast(pa.string()), pa.timestamp("ns", tz="UTC"))
+        except pa.ArrowInvalid as exc:
+            raise locator.error(f"unparseable timestamps ({exc})", field=column) from None
+    if ts.null_count:
+        i = int(np.flatnonzero(pc.is_null(ts).to_numpy(zero_copy_only=False))[0])
+        raise locator.error("missing timestamp", index=i, field=column)
+    return ts.cast(pa.int64()).to_numpy(zero_copy_only=False)
+
+
+def read_bars(
+    path: str | os.PathLike,
+    *,
+    symbol: str | None = None,
+    layout: str = "auto",
+    label: str = "end",
+) -> pa.Table:
+    """Read, validate and normalise one bar file.
+
+    Args:
+        path: ``.csv``, ``.csv.gz`` or ``.parquet``.
+        symbol: ticker for files without a ``symbol`` column; default from the file name.
+        layout: ``"auto"`` (by column names), ``"vendor"`` or ``"rlexec"``.
+        label: for the vendor layout, whether its timestamps label the bar ``"end"`` or ``"start"``.
+
+    Raises:
+        BarDataError: naming the file, line/row and field of the first problem found.
+    """
+    path = Path(path)
+    text_file = path.suffix != ".parquet"
+    locator = RowLocator(source=str(path), text_file=text_file)
+    if not path.exists():
+        raise locator.error("file not found")
+    if label not in ("end", "start"):
+        raise locator.error(f"label must be 'end' or 'start', got {label!r}")
+    table = _read_raw(path, locator)
+    columns = [c.lower() for c in table.column_names]
+    table = table.rename_columns(columns)
+    if layout == "auto":
+        layout = "rlexec" if "ts" in columns else "vendor"
+    ts_field = {"rlexec": "ts", "vendor": "datetime"}.get(layout)
+    if ts_field is None:
+        raise locator.error(f"layout must be 'auto', 'vendor' or 'rlexec', got {layout!r}")
+    require_columns(columns, (ts_field, *VALUE_COLUMNS), locator)
+    if len(table) == 0:
+        raise locator.error("no rows")
+
+    values = {name: _numeric(table, name, locator) for name in VALUE_COLUMNS}
+    validate_prices_and_volume(
+        open_=values["open"], high=values["high"], low=values["low"], close=values["close"],
+        volume=values["volume"], locator=locator,
+    )
+    if layout == "vendor":
+        ts = _vendor_timestamps(table, ts_field, locator, label)
+    else:
+        ts = _rlexec_timestamps(table, ts_field, locator)
+    if "symbol" in columns:
+        symbols = np.asarray(table.column("symbol").cast(pa.string()).to_pylist(), dtype=object)
+        if (missing := np.flatnonzero(symbols == None)).size:  # noqa: E711 (elementwise)
+            raise locator.error("missing symbol", index=int(missing[0]), field="symbol")
+    else:
+        symbols = np.full(len(table), symbol or symbol_from_filename(path), dtype=object)
+    order = sort_order(ts, symbols.astype(str), locator, ts_field)
+    return pa.table(
+        {
+            "symbol": pa.array(symbols[order].astype(str), pa.string()),
+            "ts": pa.array(ts[order], pa.timestamp("ns", tz="UTC")),
+            **{name: pa.array(values[name][order], pa.float64()) for name in PRICE_COLUMNS},
+            "volume": pa.array(np.rint(values["volume"][order]).astype(np.int64), pa.int64()),
+        },
+        schema=BAR_SCHEMA,
+    )
+
+
+def read_many(paths: list[str | os.PathLike], **kwargs) -> pa.Table:
+    """Read several files and concatenate them; a symbol may not appear in two files at the same minute."""
+    if not paths:
+        raise BarDataError("<no files>", "no bar files given")
+    tables = [read_bars(p, **kwargs) for p in paths]
+    table = pa.concat_tables(tables)
+    order = pc.sort_indices(table, sort_keys=[("symbol", "ascending"), ("ts", "ascending")])
+    table = table.take(order)
+    sym = table.column("symbol").to_numpy(zero_copy_only=False)
+    ts = table.column("ts").cast(pa.int64()).to_numpy()
+    dup = np.flatnonzero((sym[1:] == sym[:-1]) & (ts[1:] == ts[:-1]))
+    if dup.size:
+        i = int(dup[0])
+        raise BarDataError(
+            ", ".join(str(p) for p in paths), f"symbol {sym[i]} has two bars at {table.column('ts')[i]} across files"
+        )
+    return table
+
+
+def write_bars(table: pa.Table, path: str | os.PathLike) -> Path:
+    """Write a normalised table as parquet (``.parquet``) or CSV (``.csv``/``.csv.gz``), atomically.
+
+    The file appears only once fully written, so an interrupted write never replaces good data.
+    """
+    path = Path(path)
+    table = table.cast(BAR_SCHEMA)
+    tmp = path.with_name(path.name + ".partial")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".parquet":
+        pq.write_table(table, tmp)
+    elif path.name.endswith((".csv", ".csv.gz")):
+        out = table.set_column(1, "ts", pc.strftime(table.column("ts"), format="%Y-%m-%dT%H:%M:%SZ"))
+        if path.name.endswith(".gz"):
+            with pa.CompressedOutputStream(str(tmp), "gzip") as sink:
+                pacsv.write_csv(out, sink)
+        else:
+            pacsv.write_csv(out, tmp)
+    else:
+        raise BarDataError(str(path), "output must end in .parquet, .csv or .csv.gz")
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,118 @@
+"""Configuration of the bar-level execution environment (the OPD formulation, spec section 2.1).
+
+Every field is a documented rlexec default unless its comment cites the source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+from rlexec.errors import ConfigError
+
+
+@dataclass(frozen=True, kw_only=True)
+class FillModel:
+    """How a child quantity turns into fills on minute bars.
+
+    A step's quantity is split evenly over the step's minutes. In minute ``m`` at most
+    ``max_participation * volume_m`` shares fill; the fill price is the minute's ``price_field``
+    moved against the trader by the temporary impact
+    ``impact_bps = impact_coefficient_bps * (fill_m / volume_m) ** impact_exponent + half_spread_bps``
+    (square root in participation by default). Shares the cap leaves unfilled stay in the order.
+    In the last step, if ``force_remainder`` is set, whatever is still unfilled after the capped
+    spread trades in the horizon's last minute, above the cap, at that minute's price plus the impact
+    of its (possibly large) participation; otherwise it stays unfilled and the fill rate is below 1.
+    """
+
+    price_field: str = "typical"  # "typical" = (high + low + close) / 3, the minute-VWAP proxy; or "close"
+    max_participation: float = 0.2  # fraction of each bar's volume the order may take
+    impact_coefficient_bps: float = 10.0  # impact at 100% participation, basis points
+    impact_exponent: float = 0.5  # 0.5 = square-root law; 1.0 = linear
+    half_spread_bps: float = 0.0  # optional crossing cost per share, basis points
+    force_remainder: bool = True  # OPD code: the remainder is forced out at the last minute
+
+    def __post_init__(self) -> None:
+        _check(self, "price_field", self.price_field in ("typical", "close"), "must be 'typical' or 'close'")
+        _check(self, "max_participation", 0 < self.max_participation <= 1, "must be in (0, 1]")
+        _check(self, "impact_coefficient_bps", self.impact_coefficient_bps >= 0, "must be >= 0")
+        _check(self, "impact_exponent", self.impact_exponent > 0, "must be > 0")
+        _check(self, "half_spread_bps", self.half_spread_bps >= 0, "must be >= 0")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RewardConfig:
+    """Per-step reward ``scale * (PA_t - alpha * concentration_t)`` (spec 2.1).
+
+    ``PA_t = sigma * (p_t / p_twap - 1) * 1e4 * q_t / Q`` is the step's price advantage in basis points
+    against the horizon's average market price ``p_twap``, weighted by the step's share of the order;
+    it sums over an episode to the order's PA times its fill rate. ``concentration_t`` is
+    ``sum_m (fill_m / Q)^2`` over the step's minutes (``basis="minute"``, the OPD code's
+    ``VP_Penalty``) or ``(q_t / Q)^2`` (``basis="step"``, the paper's formula).
+    """
+
+    alpha: float = 100.0  # spec 2.6: the OPD code's penalty 100 on the bps scale
+    scale: float = 0.01  # spec 2.6: the code divides by 100
+    basis: str = "minute"  # "minute" (OPD code) or "step" (paper formula)
+
+    def __post_init__(self) -> None:
+        _check(self, "alpha", self.alpha >= 0, "must be >= 0")
+        _check(self, "scale", self.scale > 0, "must be > 0")
+        _check(self, "basis", self.basis in ("minute", "step"), "must be 'minute' or 'step'")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExecutionConfig:
+    """The parent-order MDP: T decision steps of ``step_minutes`` each, starting at the order's start."""
+
+    n_steps: int = 8  # OPD code: interval_num 8
+    step_minutes: int = 30  # OPD code: time_interval 30
+    action_values: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)  # OPD code action_map, fractions of Q
+    lookback_minutes: int = 30  # public bars before the start that every observation includes
+    profile_days: int = 5  # earlier sessions averaged for the VWAP volume profile
+    fill: FillModel = field(default_factory=FillModel)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+
+    def __post_init__(self) -> None:
+        _check(self, "n_steps", self.n_steps >= 1, "must be >= 1")
+        _check(self, "step_minutes", self.step_minutes >= 1, "must be >= 1")
+        _check(self, "horizon_minutes", self.horizon_minutes <= 390, "n_steps * step_minutes must fit in 390")
+        _check(self, "action_values", len(self.action_values) >= 2, "needs at least two values")
+        _check(self, "action_values", all(0 <= a <= 1 for a in self.action_values), "must lie in [0, 1]")
+        _check(self, "lookback_minutes", 0 <= self.lookback_minutes <= 390, "must be in [0, 390]")
+        _check(self, "profile_days", self.profile_days >= 1, "must be >= 1")
+
+    @property
+    def horizon_minutes(self) -> int:
+        return self.n_steps * self.step_minutes
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ExecutionConfig":
+        """Build from a plain dict (e.g. YAML); unknown keys raise naming the key."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"ExecutionConfig: unknown field(s) {sorted(unknown)}; known: {sorted(known)}")
+        data = dict(data)
+        if isinstance(data.get("fill"), dict):
+            data["fill"] = _sub(FillModel, data["fill"])
+        if isinstance(data.get("reward"), dict):
+            data["reward"] = _sub(RewardConfig, data["reward"])
+        if "action_values" in data:
+            data["action_values"] = tuple(float(a) for a in data["action_values"])
+        return cls(**data)
+
+
+def _sub(cls, data: dict):
+    known = {f.name for f in fields(cls)}
+    unknown = set(data) - known
+    if unknown:
+        raise ConfigError(f"{cls.__name__}: unknown field(s) {sorted(unknown)}; known: {sorted(known)}")
+    return cls(**data)
+
+
+def _check(obj, name: str, ok: bool, why: str) -> None:
+    if not ok:
+        raise ConfigError(f"{type(obj).__name__}.{name} {why}; got {getattr(obj, name, None)!r}")
