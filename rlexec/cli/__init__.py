@@ -1,0 +1,1 @@
+"""The ``rlexec`` command line."""

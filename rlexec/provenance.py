@@ -1,0 +1,90 @@
+"""What every run writes next to its results: config, seed, package versions, git commit, command."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+PACKAGES = ("rlexec", "numpy", "pyarrow", "gymnasium", "numba", "torch", "ray", "matplotlib")
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions read from package metadata (no heavy imports of torch or ray)."""
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def git_commit(path: str | os.PathLike | None = None) -> str:
+    """The commit of the repository holding ``path`` (default: the rlexec source), ``+dirty`` if modified."""
+    where = Path(path) if path else Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=where, capture_output=True, text=True,
+            timeout=10, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (not a git checkout)"
+    return commit + ("+dirty" if dirty else "")
+
+
+def config_hash(config: dict) -> str:
+    """Short content hash of a JSON-serialisable config: the same config gets the same id."""
+    text = json.dumps(config, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def run_record(config: dict, seed: int) -> dict:
+    return {
+        "config": config,
+        "seed": seed,
+        "config_hash": config_hash(config),
+        "versions": package_versions(),
+        "git_commit": git_commit(),
+        "command": sys.argv,
+        "started_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "host": platform.node(),
+    }
+
+
+def new_run_dir(base: str | os.PathLike, kind: str, config: dict) -> Path:
+    """``base/kind/<UTC time>-<config hash>``, created empty; never reuses an existing folder."""
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    root = Path(base) / kind
+    candidate = root / f"{stamp}-{config_hash(config)}"
+    suffix = 1
+    while candidate.exists():
+        candidate = root / f"{stamp}-{config_hash(config)}-{suffix}"
+        suffix += 1
+    candidate.mkdir(parents=True)
+    return candidate
+
+
+def write_json_atomic(data: dict, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=_json_default, allow_nan=True) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def _json_default(value):
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
