@@ -7,11 +7,11 @@ class RlexecError(Exception):
     """Base class: the CLI prints these as one line instead of a traceback."""
 
 
-class BarDataError(RlexecError, ValueError):
-    """Bad minute-bar input.
+class DataFileError(RlexecError, ValueError):
+    """Bad input data.
 
-    ``source`` is the file (or table) name; ``line`` is the 1-based line of a text file (the header is
-    line 1), ``row`` the 1-based data row of a parquet file or in-memory table.
+    ``source`` is the file (or table) name; ``line`` is the 1-based line of a text file (a header,
+    where there is one, is line 1), ``row`` the 1-based data row of a parquet file or in-memory table.
     """
 
     def __init__(
@@ -32,6 +32,10 @@ class BarDataError(RlexecError, ValueError):
         if field is not None:
             where += f", field '{field}'"
         super().__init__(f"{where}: {message}")
+
+
+class BarDataError(DataFileError):
+    """Bad minute-bar input (see :mod:`rlexec.data.validation`)."""
 
 
 class OrderError(RlexecError, ValueError):
