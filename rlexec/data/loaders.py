@@ -49,7 +49,11 @@ def _read_raw(path: Path, locator: RowLocator) -> pa.Table:
         except (pa.ArrowInvalid, OSError) as exc:
             raise locator.error(f"not a readable parquet file ({exc})") from None
     try:
-        return pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
+        # Empty numeric cells read as null; text columns keep literal "NA"/"NULL" (valid symbols).
+        return pacsv.read_csv(
+            path,
+            convert_options=pacsv.ConvertOptions(strings_can_be_null=False, column_types={"symbol": pa.string()}),
+        )
     except (pa.ArrowInvalid, OSError, EOFError) as exc:
         raise locator.error(f"not a readable CSV file ({str(exc).splitlines()[0]})") from None
 
@@ -71,40 +75,71 @@ def _numeric(table: pa.Table, name: str, locator: RowLocator) -> np.ndarray:
     return out
 
 
+def _first_failing_cell(cells: list, parses) -> int:
+    """Index of the first cell that ``parses`` rejects (slow path, used only to word an error)."""
+    for i, cell in enumerate(cells):
+        try:
+            if cell is None or not parses(cell):
+                return i
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
+            return i
+    return 0
+
+
 def _vendor_timestamps(table: pa.Table, column: str, locator: RowLocator, label: str) -> np.ndarray:
-    strings = table.column(column).cast(pa.string())
-    try:
-        naive = pc.strptime(strings, format="%Y-%m-%d %H:%M:%S", unit="ns")
-    except pa.ArrowInvalid:
-        naive = None
-    if naive is None or naive.null_count:
-        cells = strings.to_pylist()
-        for i, cell in enumerate(cells):
-            try:
-                pc.strptime(pa.array([cell]), format="%Y-%m-%d %H:%M:%S", unit="ns").validate(full=True)
-                if cell is None:
-                    raise pa.ArrowInvalid("missing")
-            except pa.ArrowInvalid:
-                raise locator.error(f"unparseable timestamp {cell!r} (want YYYY-MM-DD HH:MM:SS)", index=i, field=column) from None
+    col = table.column(column)
+    if col.null_count:
+        i = int(np.flatnonzero(pc.is_null(col).to_numpy(zero_copy_only=False))[0])
+        raise locator.error("missing timestamp", index=i, field=column)
+    if pa.types.is_timestamp(col.type):  # e.g. a parquet file with a typed wall-clock column
+        if col.type.tz is not None:
+            ts = pc.cast(col, pa.timestamp("ns", tz="UTC")).cast(pa.int64()).to_numpy(zero_copy_only=False)
+            return ts - NS_PER_MINUTE if label == "end" else ts
+        naive = pc.cast(col, pa.timestamp("ns"))
+    else:
+        strings = col.cast(pa.string())
+        fmt = "%Y-%m-%d %H:%M:%S"
+        naive = pc.strptime(strings, format=fmt, unit="ns", error_is_null=True)
+        # strptime rolls impossible dates over (Feb 30 -> Mar 2): formatting back must give the input.
+        bad = pc.or_kleene(pc.is_null(naive), pc.not_equal(pc.strftime(naive.cast(pa.timestamp("s")), format=fmt), strings))
+        bad = pc.fill_null(bad, True).to_numpy(zero_copy_only=False)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise locator.error(
+                f"unparseable timestamp {strings[i].as_py()!r} (want YYYY-MM-DD HH:MM:SS)", index=i, field=column
+            )
     try:
         aware = pc.assume_timezone(naive, timezone=str(EXCHANGE_TZ), ambiguous="raise", nonexistent="raise")
-    except pa.ArrowInvalid as exc:
-        raise locator.error(f"local time does not exist or is ambiguous in US/Eastern ({exc})", field=column) from None
+    except pa.ArrowInvalid:
+        i = _first_failing_cell(
+            naive.to_pylist(),
+            lambda cell: pc.assume_timezone(
+                pa.array([cell], pa.timestamp("ns")), timezone=str(EXCHANGE_TZ), ambiguous="raise", nonexistent="raise"
+            ) is not None,
+        )
+        raise locator.error(
+            f"local time {naive[i].as_py()} does not exist or is ambiguous in US/Eastern (daylight saving switch)",
+            index=i, field=column,
+        ) from None
     ts = aware.cast(pa.int64()).to_numpy(zero_copy_only=False)
     return ts - NS_PER_MINUTE if label == "end" else ts
 
 
 def _rlexec_timestamps(table: pa.Table, column: str, locator: RowLocator) -> np.ndarray:
     col = table.column(column)
+    utc = pa.timestamp("ns", tz="UTC")
     if pa.types.is_timestamp(col.type):
         if col.type.tz is None:
             raise locator.error("timestamps carry no time zone; rlexec files store UTC", field=column)
-        ts = pc.cast(col, pa.timestamp("ns", tz="UTC"))
+        ts = pc.cast(col, utc)
     else:
+        strings = col.cast(pa.string())
         try:
-            ts = pc.cast(col.cast(pa.string()), pa.timestamp("ns", tz="UTC"))
-        except pa.ArrowInvalid as exc:
-            raise locator.error(f"unparseable timestamps ({exc})", field=column) from None
+            ts = pc.cast(strings, utc)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            cells = strings.to_pylist()
+            i = _first_failing_cell(cells, lambda cell: pc.cast(pa.array([cell]), utc) is not None)
+            raise locator.error(f"unparseable timestamp {cells[i]!r} (want ISO 8601 UTC)", index=i, field=column) from None
     if ts.null_count:
         i = int(np.flatnonzero(pc.is_null(ts).to_numpy(zero_copy_only=False))[0])
         raise locator.error("missing timestamp", index=i, field=column)

@@ -78,6 +78,8 @@ def read_orders(path: str | os.PathLike) -> list[Order]:
     orders = []
     for row, record in enumerate(table.select(list(ORDER_COLUMNS)).to_pylist(), start=1):
         try:
+            if record["quantity"] is None:
+                raise OrderError("field 'quantity' is empty")
             date = record["date"] if isinstance(record["date"], dt.date) else dt.date.fromisoformat(str(record["date"]))
             orders.append(
                 Order(
@@ -141,8 +143,8 @@ class OrderGenerator:
         return out
 
     def sample(self, market: MarketData, rng: np.random.Generator, count: int) -> list[Order]:
-        if self.horizon_minutes > SESSION_MINUTES:
-            raise OrderError(f"horizon of {self.horizon_minutes} minutes exceeds the 390-minute session")
+        if not 1 <= self.horizon_minutes <= SESSION_MINUTES:
+            raise OrderError(f"horizon_minutes must be in [1, 390], got {self.horizon_minutes}")
         lo, hi = self.size_fraction
         if not 0 < lo <= hi:
             raise OrderError(f"size_fraction must satisfy 0 < low <= high, got {self.size_fraction}")

@@ -64,6 +64,8 @@ class MarketData:
 
     def prior_rows(self, symbol: str, date: dt.date, count: int) -> list[int]:
         """Rows of up to ``count`` sessions of ``symbol`` strictly before ``date``, most recent last."""
+        if count <= 0:
+            return []
         earlier = [d for d in self.sessions_of(symbol) if d < date]
         return [self._index[(symbol, d)] for d in earlier[-count:]]
 

@@ -47,23 +47,26 @@ def _first(mask: np.ndarray) -> int | None:
 def validate_prices_and_volume(
     *, open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray, locator: RowLocator
 ) -> None:
-    """Raise on the first bad value, in file order. Arrays are float64 in the file's row order."""
+    """Raise on the first bad value in file order (the earliest line; within a line, the first check
+    below). Arrays are float64 in the file's row order. Fractional volumes are accepted and later
+    rounded to whole shares."""
+    checks = []  # (mask, field, message for index i)
     for name, values in (("open", open_), ("high", high), ("low", low), ("close", close)):
-        if (i := _first(~np.isfinite(values))) is not None:
-            raise locator.error(f"price is {values[i]} (NaN or missing)", index=i, field=name)
-        if (i := _first(values <= 0)) is not None:
-            raise locator.error(f"non-positive price {values[i]}", index=i, field=name)
-    if (i := _first(high < low)) is not None:
-        raise locator.error(f"high {high[i]} is below low {low[i]}", index=i, field="high")
+        checks.append((~np.isfinite(values), name, lambda i, v=values: f"price is {v[i]} (NaN or missing)"))
+        checks.append((values <= 0, name, lambda i, v=values: f"non-positive price {v[i]}"))
+    checks.append((high < low, "high", lambda i: f"high {high[i]} is below low {low[i]}"))
     for name, values in (("open", open_), ("close", close)):
-        if (i := _first((values < low) | (values > high))) is not None:
-            raise locator.error(
-                f"{name} {values[i]} lies outside [low, high] = [{low[i]}, {high[i]}]", index=i, field=name
-            )
-    if (i := _first(~np.isfinite(volume))) is not None:
-        raise locator.error("volume is NaN or missing", index=i, field="volume")
-    if (i := _first(volume < 0)) is not None:
-        raise locator.error(f"negative volume {volume[i]}", index=i, field="volume")
+        checks.append((
+            (values < low) | (values > high), name,
+            lambda i, n=name, v=values: f"{n} {v[i]} lies outside [low, high] = [{low[i]}, {high[i]}]",
+        ))
+    checks.append((~np.isfinite(volume), "volume", lambda i: "volume is NaN or missing"))
+    checks.append((volume < 0, "volume", lambda i: f"negative volume {volume[i]}"))
+    first_hits = [(index, order) for order, (mask, _, _) in enumerate(checks) if (index := _first(mask)) is not None]
+    if first_hits:
+        index, order = min(first_hits)
+        _, field, message = checks[order]
+        raise locator.error(message(index), index=index, field=field)
 
 
 def sort_order(ts_ns: np.ndarray, group: np.ndarray, locator: RowLocator, ts_field: str) -> np.ndarray:
