@@ -15,9 +15,13 @@ from rlexec.data import MarketData, load_sample, read_many
 from rlexec.data.orders import OrderGenerator, generate_orders, read_orders, write_orders
 from rlexec.envs.config import ExecutionConfig
 from rlexec.envs.engine import prepare_orders
-from rlexec.errors import ConfigError
+from rlexec.envs.lob_brokers import BROKERS
+from rlexec.envs.lob_env import LOBExecutionConfig
+from rlexec.errors import ConfigError, OrderError
 from rlexec.evaluation.plots import plot_fill_curves, plot_pa_distribution
+from rlexec.evaluation.lob import evaluate_brokers
 from rlexec.evaluation.runner import Evaluation, evaluate
+from rlexec.market import REGIMES
 from rlexec.provenance import new_run_dir, run_record, write_json_atomic
 from rlexec.strategies import make_strategy, strategy_names
 
@@ -40,6 +44,15 @@ def add_parser(subparsers) -> None:
     p.add_argument("--config", metavar="YAML", help="YAML with 'execution:' (ExecutionConfig) and 'strategies:' params")
     p.add_argument("--out", default="runs", help="base folder for run outputs (default ./runs)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    lob = p.add_argument_group("limit-order-book environment (--env lob)")
+    p.add_argument("--env", choices=("bar", "lob"), default="bar",
+                   help="bar: minute bars (default); lob: the LOB simulator or a LOBSTER replay")
+    lob.add_argument("--regime", default="baseline", help="market regime preset (default baseline)")
+    lob.add_argument("--episodes", type=int, default=20, help="episodes per broker, same seeds for all (default 20)")
+    lob.add_argument("--action", choices=("market", "limit"), default="market",
+                     help="how every child order is placed (default market)")
+    lob.add_argument("--replay", metavar="ZIP", help="replay a LOBSTER day instead of simulating")
+    lob.add_argument("--decision-interval", type=float, default=30.0, help="seconds between decisions (default 30)")
     p.set_defaults(func=run)
 
 
@@ -51,17 +64,30 @@ def _load_yaml(path: str | None) -> dict:
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        raise ConfigError(f"{path}: {yaml_error_line(exc)}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping")
     unknown = set(data) - {"execution", "strategies"}
     if unknown:
         raise ConfigError(f"{path}: unknown top-level key(s) {sorted(unknown)}; use 'execution' and 'strategies'")
+    if not isinstance(data.get("execution") or {}, dict):
+        raise ConfigError(f"{path}: 'execution' must be a mapping of ExecutionConfig fields")
+    strategies = data.get("strategies") or {}
+    if not isinstance(strategies, dict) or not all(isinstance(v, dict) or v is None for v in strategies.values()):
+        raise ConfigError(f"{path}: 'strategies' must map a strategy name to a mapping of its parameters")
     return data
 
 
+def yaml_error_line(exc: yaml.YAMLError) -> str:
+    """One line for a YAML error: where and what, without PyYAML's multi-line context."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or type(exc).__name__
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return f"{where}invalid YAML ({problem})"
+
+
 def results_table(evaluation: Evaluation) -> Table:
-    table = Table(title=f"{len(evaluation.batch)} orders · mean ± standard error", title_style="bold")
+    table = Table(title=f"{len(evaluation)} orders · mean ± standard error", title_style="bold")
     for column, justify in (
         ("strategy", "left"), ("PA (bp)", "right"), ("GLR", "right"), ("POS", "right"), ("fill rate", "right"),
         ("IS cost (bp)", "right"), ("slip. vs VWAP (bp)", "right"), ("reward", "right"),
@@ -87,7 +113,75 @@ def comparison_table(evaluation: Evaluation) -> Table:
 
 
 def run(args: argparse.Namespace) -> int:
-    console = Console(width=None if Console().is_terminal else 120)  # logs and CI: no wrapped tables
+    return run_lob(args) if args.env == "lob" else run_bar(args)
+
+
+def _progress(console: Console, label: str) -> Progress:
+    return Progress(
+        TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, transient=True,
+    )
+
+
+def _console() -> Console:
+    return Console(width=None if Console().is_terminal else 120)  # logs and CI: no wrapped tables
+
+
+def _report(console: Console, evaluation: Evaluation, out_dir: Path, record: dict, *, plots: bool,
+            title_suffix: str) -> None:
+    """Print the tables and write per_order.parquet, summary.json and the plots."""
+    console.print(results_table(evaluation))
+    if len(evaluation.results) > 1:
+        console.print(comparison_table(evaluation))
+    pq.write_table(evaluation.per_order_table(), out_dir / "per_order.parquet")
+    summary = {
+        **record,
+        "n_orders": len(evaluation),
+        "results": {r.name: r.summary.to_dict() for r in evaluation.results},
+        "paired_vs_baseline": {
+            name: vars(d) | {"significant": d.significant} for name, d in evaluation.comparisons().items()
+        },
+    }
+    write_json_atomic(summary, out_dir / "summary.json")
+    if plots:
+        plot_fill_curves(evaluation, out_dir / "fill_curves.png", title_suffix)
+        plot_pa_distribution(evaluation, out_dir / "pa_distribution.png", title_suffix)
+    console.print(f"results written to [bold]{out_dir}[/bold]")
+
+
+def run_lob(args: argparse.Namespace) -> int:
+    console = _console()
+    cfg = _load_yaml(args.config)
+    if args.episodes <= 0:
+        raise ConfigError(f"--episodes must be positive, got {args.episodes}")
+    if args.regime not in REGIMES:
+        raise ConfigError(f"--regime: unknown regime {args.regime!r}; choose from {list(REGIMES)}")
+    names = [n.strip().lower() for n in args.strategies.split(",") if n.strip()]
+    unknown = [n for n in names if n not in BROKERS]
+    if unknown:
+        raise ConfigError(f"--strategies: unknown broker(s) {unknown}; the LOB env has {list(BROKERS)}")
+    env_config = LOBExecutionConfig.from_dict(
+        {"regime": args.regime, "replay": args.replay, "decision_interval_s": args.decision_interval,
+         **(cfg.get("execution") or {})}
+    )
+    action = {"market": 0, "limit": 1}[args.action]
+    config_record = {"env": "lob", "execution": env_config.to_dict(), "brokers": names, "action": args.action,
+                     "episodes": args.episodes}
+    out_dir = new_run_dir(args.out, "evaluate", config_record)
+    record = run_record(config_record, args.seed)
+    write_json_atomic(record, out_dir / "run.json")
+    with _progress(console, "simulating episodes") as progress:
+        task = progress.add_task("lob", total=len(names) * args.episodes)
+        evaluation = evaluate_brokers(env_config, brokers=tuple(names), action=action, episodes=args.episodes,
+                                      seed=args.seed, on_episode=lambda: progress.advance(task))
+    where = f"replay {Path(args.replay).name}" if args.replay else f"regime {args.regime}"
+    _report(console, evaluation, out_dir, record, plots=not args.no_plots,
+            title_suffix=f"\nLOB {where}, {args.action} child orders")
+    return 0
+
+
+def run_bar(args: argparse.Namespace) -> int:
+    console = _console()
     cfg = _load_yaml(args.config)
     execution = ExecutionConfig.from_dict(cfg.get("execution", {}))
     params = cfg.get("strategies", {}) or {}
@@ -102,7 +196,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         generator = OrderGenerator(horizon_minutes=execution.horizon_minutes)
         orders = generate_orders(market, args.num_orders, args.seed, generator)
-    batch = prepare_orders(market, orders, execution)
+    try:
+        batch = prepare_orders(market, orders, execution)
+    except OrderError as exc:
+        if args.orders:  # name the file the bad row came from
+            raise OrderError(str(exc), source=args.orders) from None
+        raise
 
     config_record = {
         "execution": execution.to_dict(),
@@ -114,30 +213,9 @@ def run(args: argparse.Namespace) -> int:
     record = run_record(config_record, args.seed)
     write_json_atomic(record, out_dir / "run.json")
 
-    with Progress(
-        TextColumn("[bold]evaluating"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"), TimeElapsedColumn(),
-        console=console, transient=True,
-    ) as progress:
+    with _progress(console, "evaluating steps") as progress:
         task = progress.add_task("evaluate", total=len(strategies) * execution.n_steps)
         evaluation = evaluate(batch, execution, strategies, on_step=lambda: progress.advance(task))
-
-    console.print(results_table(evaluation))
-    if len(strategies) > 1:
-        console.print(comparison_table(evaluation))
-
     write_orders(list(batch.orders), out_dir / "orders.csv")
-    pq.write_table(evaluation.per_order_table(), out_dir / "per_order.parquet")
-    summary = {
-        **record,
-        "n_orders": len(batch),
-        "results": {r.name: r.summary.to_dict() for r in evaluation.results},
-        "paired_vs_baseline": {
-            name: vars(d) | {"significant": d.significant} for name, d in evaluation.comparisons().items()
-        },
-    }
-    write_json_atomic(summary, out_dir / "summary.json")
-    if not args.no_plots:
-        plot_fill_curves(evaluation, out_dir / "fill_curves.png", execution.step_minutes)
-        plot_pa_distribution(evaluation, out_dir / "pa_distribution.png")
-    console.print(f"results written to [bold]{out_dir}[/bold]")
+    _report(console, evaluation, out_dir, record, plots=not args.no_plots, title_suffix="")
     return 0

@@ -10,12 +10,13 @@ from rlexec.errors import RlexecError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from rlexec.cli import data, evaluate
+    from rlexec.cli import data, evaluate, simulate
 
     parser = argparse.ArgumentParser(prog="rlexec", description="Reinforcement learning for optimal trade execution.")
     parser.add_argument("--version", action="version", version=f"rlexec {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     evaluate.add_parser(subparsers)
+    simulate.add_parser(subparsers)
     data.add_parser(subparsers)
     return parser
 

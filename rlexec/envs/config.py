@@ -32,6 +32,8 @@ class FillModel:
     force_remainder: bool = True  # OPD code: the remainder is forced out at the last minute
 
     def __post_init__(self) -> None:
+        _check_types(self, numbers=("max_participation", "impact_coefficient_bps", "impact_exponent", "half_spread_bps"),
+                     flags=("force_remainder",))
         _check(self, "price_field", self.price_field in ("typical", "close"), "must be 'typical' or 'close'")
         _check(self, "max_participation", 0 < self.max_participation <= 1, "must be in (0, 1]")
         _check(self, "impact_coefficient_bps", self.impact_coefficient_bps >= 0, "must be >= 0")
@@ -55,6 +57,7 @@ class RewardConfig:
     basis: str = "minute"  # "minute" (OPD code) or "step" (paper formula)
 
     def __post_init__(self) -> None:
+        _check_types(self, numbers=("alpha", "scale"))
         _check(self, "alpha", self.alpha >= 0, "must be >= 0")
         _check(self, "scale", self.scale > 0, "must be > 0")
         _check(self, "basis", self.basis in ("minute", "step"), "must be 'minute' or 'step'")
@@ -73,6 +76,9 @@ class ExecutionConfig:
     reward: RewardConfig = field(default_factory=RewardConfig)
 
     def __post_init__(self) -> None:
+        _check_types(self, integers=("n_steps", "step_minutes", "lookback_minutes", "profile_days"))
+        _check(self, "fill", isinstance(self.fill, FillModel), "must be a FillModel (or a mapping in from_dict)")
+        _check(self, "reward", isinstance(self.reward, RewardConfig), "must be a RewardConfig (or a mapping in from_dict)")
         _check(self, "n_steps", self.n_steps >= 1, "must be >= 1")
         _check(self, "step_minutes", self.step_minutes >= 1, "must be >= 1")
         _check(self, "horizon_minutes", self.horizon_minutes <= 390, "n_steps * step_minutes must fit in 390")
@@ -91,6 +97,8 @@ class ExecutionConfig:
     @classmethod
     def from_dict(cls, data: dict) -> "ExecutionConfig":
         """Build from a plain dict (e.g. YAML); unknown keys raise naming the key."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"ExecutionConfig: expected a mapping of fields, got {data!r}")
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
@@ -101,11 +109,18 @@ class ExecutionConfig:
         if isinstance(data.get("reward"), dict):
             data["reward"] = _sub(RewardConfig, data["reward"])
         if "action_values" in data:
-            data["action_values"] = tuple(float(a) for a in data["action_values"])
+            values = data["action_values"]
+            if not isinstance(values, (list, tuple)) or not all(
+                isinstance(a, (int, float)) and not isinstance(a, bool) for a in values
+            ):
+                raise ConfigError(f"ExecutionConfig.action_values must be a list of numbers; got {values!r}")
+            data["action_values"] = tuple(float(a) for a in values)
         return cls(**data)
 
 
 def _sub(cls, data: dict):
+    if not isinstance(data, dict):
+        raise ConfigError(f"{cls.__name__}: expected a mapping of fields, got {data!r}")
     known = {f.name for f in fields(cls)}
     unknown = set(data) - known
     if unknown:
@@ -116,3 +131,16 @@ def _sub(cls, data: dict):
 def _check(obj, name: str, ok: bool, why: str) -> None:
     if not ok:
         raise ConfigError(f"{type(obj).__name__}.{name} {why}; got {getattr(obj, name, None)!r}")
+
+
+def _check_types(obj, integers: tuple[str, ...] = (), numbers: tuple[str, ...] = (), flags: tuple[str, ...] = ()) -> None:
+    """Type checks first, so that a YAML typo (``n_steps: eight``) is a ConfigError naming the field."""
+    for name in integers:
+        value = getattr(obj, name)
+        _check(obj, name, isinstance(value, int) and not isinstance(value, bool), "must be an integer")
+    for name in numbers:
+        value = getattr(obj, name)
+        _check(obj, name, isinstance(value, (int, float)) and not isinstance(value, bool), "must be a number")
+        _check(obj, name, value == value, "must not be NaN")
+    for name in flags:
+        _check(obj, name, isinstance(getattr(obj, name), bool), "must be true or false")

@@ -280,6 +280,8 @@ class BatchExecutionEngine:
         fractions = np.asarray(fractions, dtype=np.float64).reshape(-1)
         if fractions.shape[0] != len(batch):
             raise ValueError(f"expected {len(batch)} fractions, one per order; got {fractions.shape[0]}")
+        if np.isnan(fractions).any():
+            raise ValueError(f"fraction for order {int(np.flatnonzero(np.isnan(fractions))[0]) + 1} is NaN")
         execute_step(
             state.t, self.config.step_minutes, self.config.n_steps, fractions,
             batch.quantity, batch.sigma, batch.twap_price, batch.price, batch.volume,

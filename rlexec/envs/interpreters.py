@@ -73,10 +73,12 @@ class ObservationInterpreter:
         if batch is not self._batch:
             self._start_episode(batch)
         visible = self.layout.window_minutes if self.oracle else state.visible_minutes
+        # A view taken per call (not stored): a pickled or copied interpreter keeps writing into its own buffer.
+        public = self._buffer[:, NUM_PRIVATE_FEATURES:].reshape(len(batch), -1, NUM_PUBLIC_FEATURES)
         if visible < self._revealed:  # a new episode over the same batch: hide the future again
-            self._public[:, visible:] = 0.0
+            public[:, visible:] = 0.0
         elif visible > self._revealed:
-            self._public[:, self._revealed : visible] = batch.public_features[:, self._revealed : visible]
+            public[:, self._revealed : visible] = batch.public_features[:, self._revealed : visible]
         self._revealed = visible
         self._buffer[:, 0] = state.remaining / batch.quantity
         self._buffer[:, 1] = state.t / state.config.n_steps
@@ -85,7 +87,6 @@ class ObservationInterpreter:
     def _start_episode(self, batch: OrderBatch) -> None:
         self._batch = batch
         self._buffer = np.zeros((len(batch), self.layout.size), dtype=np.float32)
-        self._public = self._buffer[:, NUM_PRIVATE_FEATURES:].reshape(len(batch), -1, NUM_PUBLIC_FEATURES)
         self._buffer[:, 2] = batch.sigma
         self._revealed = 0
 

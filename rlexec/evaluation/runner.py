@@ -20,7 +20,7 @@ from rlexec.strategies.base import Strategy
 class StrategyResult:
     name: str
     metrics: dict[str, np.ndarray]  # per order, see rlexec.evaluation.metrics
-    fill_curve: np.ndarray  # (N, H) fraction of Q filled by the end of each horizon minute
+    fill_curve: np.ndarray  # (N, K) fraction of Q filled by each point of Evaluation.curve_minutes
     summary: Aggregate
 
 
@@ -51,9 +51,16 @@ def run_strategy(
 
 @dataclass(frozen=True)
 class Evaluation:
-    batch: OrderBatch
+    """Results of several strategies on the same orders (or the same simulated episodes)."""
+
+    orders: pa.Table  # one row per order: its identity (symbol, date, side, quantity, start, ...)
     results: list[StrategyResult]
     baseline: str
+    curve_minutes: np.ndarray  # (K,) minutes since the order start of each fill-curve point
+    decision_minutes: np.ndarray  # minutes since the order start of the decision times, for the plots
+
+    def __len__(self) -> int:
+        return self.orders.num_rows
 
     def comparisons(self, metric: str = "price_advantage_bps") -> dict[str, PairedDifference]:
         """Each strategy minus the baseline on the same orders."""
@@ -67,28 +74,26 @@ class Evaluation:
         raise KeyError(f"no result for strategy {name!r}")
 
     def per_order_table(self) -> pa.Table:
-        """One row per (strategy, order) with the order's identity and every metric."""
-        orders = self.batch.orders
-        n = len(orders)
-        columns: dict[str, list] = {
-            "strategy": [], "order_index": [], "symbol": [], "date": [], "side": [], "quantity": [], "start": []
-        }
-        metric_names = list(self.results[0].metrics)
-        metric_columns: dict[str, list[np.ndarray]] = {m: [] for m in metric_names}
+        """One row per (strategy, order): the order's identity columns, then every metric."""
+        parts = []
         for r in self.results:
-            columns["strategy"] += [r.name] * n
-            columns["order_index"] += list(range(n))
-            columns["symbol"] += [o.symbol for o in orders]
-            columns["date"] += [o.date for o in orders]
-            columns["side"] += [o.side for o in orders]
-            columns["quantity"] += [o.quantity for o in orders]
-            columns["start"] += [o.start_time for o in orders]
-            for m in metric_names:
-                metric_columns[m].append(r.metrics[m])
-        table = pa.table(columns)
-        for m in metric_names:
-            table = table.append_column(m, pa.array(np.concatenate(metric_columns[m]), pa.float64()))
-        return table
+            table = self.orders.add_column(0, "strategy", pa.array([r.name] * len(self), pa.string()))
+            table = table.add_column(1, "order_index", pa.array(np.arange(len(self)), pa.int64()))
+            for name, values in r.metrics.items():
+                table = table.append_column(name, pa.array(values, pa.float64()))
+            parts.append(table)
+        return pa.concat_tables(parts)
+
+
+def order_identity_table(batch: OrderBatch) -> pa.Table:
+    orders = batch.orders
+    return pa.table({
+        "symbol": [o.symbol for o in orders],
+        "date": pa.array([o.date for o in orders], pa.date32()),
+        "side": [o.side for o in orders],
+        "quantity": pa.array([o.quantity for o in orders], pa.float64()),
+        "start": [o.start_time for o in orders],
+    })
 
 
 def evaluate(
@@ -100,4 +105,10 @@ def evaluate(
     on_step: Callable[[], None] | None = None,
 ) -> Evaluation:
     results = [run_strategy(batch, config, s, on_step) for s in strategies]
-    return Evaluation(batch, results, baseline or strategies[0].name)
+    return Evaluation(
+        orders=order_identity_table(batch),
+        results=results,
+        baseline=baseline or strategies[0].name,
+        curve_minutes=np.arange(1, config.horizon_minutes + 1, dtype=np.float64),
+        decision_minutes=np.arange(config.n_steps, dtype=np.float64) * config.step_minutes,
+    )

@@ -3,24 +3,42 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from statistics import NormalDist
+import math
 
 import numpy as np
 
 
-def t_quantile(p: float, dof: int) -> float:
-    """Student-t quantile by the Cornish-Fisher expansion around the normal (error < 1e-3 for dof >= 5).
+def t_cdf(t: float, dof: int) -> float:
+    """Student-t CDF for integer ``dof``, exact, by the classical finite series in theta = atan(t / sqrt(dof))."""
+    theta = math.atan(t / math.sqrt(dof))
+    c2, s = math.cos(theta) ** 2, math.sin(theta)
+    if dof % 2 == 1:  # odd: (2/pi)(theta + sin cos (1 + 2/3 c^2 + 2*4/(3*5) c^4 + ...))
+        term, total = 1.0, 1.0 if dof > 1 else 0.0
+        for k in range(1, (dof - 1) // 2):
+            term *= c2 * (2 * k) / (2 * k + 1)
+            total += term
+        inside = (2 / math.pi) * (theta + s * math.cos(theta) * total)
+    else:  # even: sin (1 + c^2/2 + 1*3/(2*4) c^4 + ...)
+        term, total = 1.0, 1.0
+        for k in range(1, dof // 2):
+            term *= c2 * (2 * k - 1) / (2 * k)
+            total += term
+        inside = s * total
+    return 0.5 + 0.5 * inside
 
-    Avoids a scipy dependency for one number; for dof < 5 it is conservative enough for reporting.
-    """
-    z = NormalDist().inv_cdf(p)
-    if dof <= 0:
+
+def t_quantile(p: float, dof: int) -> float:
+    """Student-t quantile for integer ``dof`` by bisection on :func:`t_cdf` (no scipy needed for one number)."""
+    if dof <= 0 or not 0 < p < 1:
         return float("nan")
-    g1 = (z**3 + z) / 4
-    g2 = (5 * z**5 + 16 * z**3 + 3 * z) / 96
-    g3 = (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384
-    g4 = (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / 92160
-    return z + g1 / dof + g2 / dof**2 + g3 / dof**3 + g4 / dof**4
+    lo, hi = -1e6, 1e6
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if t_cdf(mid, dof) < p:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,8 @@ def almgren_chriss_holdings(total: float, horizon: float, n_intervals: int, kapp
     t = np.linspace(0.0, horizon, n_intervals + 1)[None, :]
     linear = total * (1.0 - t / horizon)
     safe = np.where(kappa < 1e-9, 1.0, kappa)
-    curved = total * np.sinh(safe * (horizon - t)) / np.sinh(safe * horizon)
+    # sinh(k(T-t)) / sinh(kT) = e^{-kt} (1 - e^{-2k(T-t)}) / (1 - e^{-2kT}): no overflow for large kT.
+    curved = total * np.exp(-safe * t) * -np.expm1(-2 * safe * (horizon - t)) / -np.expm1(-2 * safe * horizon)
     holdings = np.where(kappa < 1e-9, linear, curved)
     return holdings[0] if holdings.shape[0] == 1 else holdings
 

@@ -1,0 +1,74 @@
+"""Write a simulated day to disk: three parquet tables and a one-page picture."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+from rlexec.market.config import NS_PER_SECOND
+from rlexec.market.simulate import SimulationResult
+
+HOUR_NS = 3600 * NS_PER_SECOND
+
+
+def write_simulation(result: SimulationResult, out_dir: str | Path) -> dict[str, Path]:
+    """Write ``tape.parquet``, ``book.parquet``, ``minute_bars.parquet`` and ``day.png``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {name: out / f"{name}.parquet" for name in ("tape", "book", "minute_bars")}
+    pq.write_table(result.tape, paths["tape"])
+    pq.write_table(result.book, paths["book"])
+    pq.write_table(result.minute_bars, paths["minute_bars"])
+    paths["day"] = out / "day.png"
+    plot_day(result, paths["day"])
+    return paths
+
+
+def _hours(times_ns: np.ndarray) -> np.ndarray:
+    return np.asarray(times_ns, dtype=np.float64) / HOUR_NS
+
+
+def _clock_label(hours: float, _position: int) -> str:
+    minutes = int(round(hours * 60))
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def plot_day(result: SimulationResult, path: str | Path) -> None:
+    """Price (mid and fundamental), spread and volume per minute on one shared time axis."""
+    tick = result.config.session.tick_size
+    book, bars = result.book, result.minute_bars
+    t_book = _hours(book.column("time_ns").to_numpy())
+    mid = book.column("mid").to_numpy(zero_copy_only=False).astype(float) * tick
+    spread = book.column("spread").to_numpy(zero_copy_only=False).astype(float)
+    fundamental = book.column("fundamental").to_numpy() * tick
+    t_bars = _hours(bars.column("time_ns").to_numpy())
+    volume = bars.column("volume").to_numpy()
+    minute_spread = bars.column("spread_mean").to_numpy(zero_copy_only=False).astype(float)
+
+    # An explicit Agg canvas instead of pyplot: no global backend state, safe in worker processes.
+    fig = Figure(figsize=(11, 8.5))
+    FigureCanvasAgg(fig)
+    ax_price, ax_spread, ax_volume = fig.subplots(3, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1.2, 1.5]})
+    ax_price.plot(t_book, mid, lw=0.8, label="mid")
+    ax_price.plot(t_book, fundamental, lw=0.8, alpha=0.8, label="fundamental")
+    ax_price.set_ylabel("price ($)")
+    ax_price.legend(loc="upper left")
+    ax_spread.plot(t_book, spread, lw=0.4, color="tab:purple", alpha=0.35, label="each second")
+    ax_spread.plot(t_bars + 0.5 / 60, minute_spread, lw=1.0, color="tab:purple", label="1-minute mean")
+    ax_spread.legend(loc="upper right", fontsize="small")
+    ax_spread.set_ylabel("spread (ticks)")
+    ax_volume.bar(t_bars, volume, width=1 / 60, align="edge", color="tab:gray")
+    ax_volume.set_ylabel("volume / minute (shares)")
+    ax_volume.set_xlabel("time of day")
+    ax_volume.xaxis.set_major_formatter(FuncFormatter(_clock_label))
+    for ax in (ax_price, ax_spread, ax_volume):
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"Simulated session - regime '{result.config.regime}', seed {result.seed}: "
+                 f"{result.tape.num_rows:,} trades, {int(volume.sum()):,} shares")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)

@@ -1,0 +1,91 @@
+"""``rlexec data validate|convert`` and the installed ``rlexec`` console script."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pyarrow.compute as pc
+import pytest
+
+from rlexec.cli.main import main
+from rlexec.data import read_bars, read_many, sample_files
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, f"expected one line on stderr, got:\n{err}"
+    assert lines[0].startswith("rlexec: error: ") and "Traceback" not in err
+    return lines[0]
+
+
+def test_validate_the_sample_files(capsys):
+    files = [str(p) for p in sample_files()]
+    assert len(files) == 4
+    assert main(["data", "validate", *files]) == 0
+    out = capsys.readouterr().out
+    for symbol in ("AAPL", "JPM", "MSFT", "SPY"):
+        assert symbol in out
+    assert "valid" in out
+
+
+@pytest.mark.parametrize(
+    "line3, where",
+    [
+        ("2019-02-15 10:01:00,10.0,10.5,9.5,abc,100", ("line 3", "'close'")),
+        ("2019-02-15 10:01:00,10.0,9.0,9.5,9.6,100", ("line 3", "'high'")),  # high below low
+        ("2019-02-15 10:01:00,10.0,10.5,9.5,10.1,-5", ("line 3", "'volume'")),
+        ("2019-02-15 10:03:00,10.0,10.5,9.5,10.1,100", ("line", "'datetime'")),  # out of order
+        ("2019-02-15 25:01:00,10.0,10.5,9.5,10.1,100", ("line 3", "'datetime'")),
+    ],
+    ids=["not-a-number", "high-below-low", "negative-volume", "out-of-order", "bad-timestamp"],
+)
+def test_validate_a_broken_csv_names_file_line_and_field(tmp_path, capsys, line3, where):
+    path = tmp_path / "XYZ_1min.csv"
+    path.write_text(
+        "datetime,open,high,low,close,volume\n"
+        "2019-02-15 10:02:00,10.0,10.5,9.5,10.1,100\n"
+        f"{line3}\n"
+        "2019-02-15 10:00:00,10.0,10.5,9.5,10.2,100\n"
+    )
+    assert main(["data", "validate", str(path)]) == 2
+    line = _one_error_line(capsys)
+    assert str(path) in line
+    for part in where:
+        assert part in line
+
+
+def test_validate_missing_file(tmp_path, capsys):
+    assert main(["data", "validate", str(tmp_path / "none.csv")]) == 2
+    assert "none.csv" in _one_error_line(capsys)
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv.gz"])
+def test_convert_writes_a_file_that_reads_back_equal(tmp_path, capsys, suffix):
+    sources = [p for p in sample_files() if p.name.startswith(("AAPL", "SPY"))]
+    out = tmp_path / f"bars{suffix}"
+    assert main(["data", "convert", *map(str, sources), "--out", str(out)]) == 0
+    assert out.exists() and not list(tmp_path.glob("*.partial"))
+    assert "AAPL" not in capsys.readouterr().err
+    source = read_many(sources)
+    back = read_bars(out)
+    assert back.schema == source.schema
+    assert back.num_rows == source.num_rows
+    assert back.equals(source)
+    assert sorted(pc.unique(back.column("symbol")).to_pylist()) == ["AAPL", "SPY"]
+
+
+def test_convert_rejects_an_unknown_output_format(tmp_path, capsys):
+    assert main(["data", "convert", str(sample_files()[0]), "--out", str(tmp_path / "bars.xlsx")]) == 2
+    assert "bars.xlsx" in _one_error_line(capsys)
+
+
+def test_console_script_help():
+    exe = shutil.which("rlexec")
+    assert exe, "the rlexec console script is not installed"
+    result = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "usage: rlexec" in result.stdout
+    for command in ("evaluate", "data"):
+        assert command in result.stdout

@@ -1,0 +1,184 @@
+"""``rlexec evaluate``: output table, run folder contents, and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import io
+import json
+import re
+
+import pyarrow.parquet as pq
+import pytest
+
+from rlexec.cli.main import main
+from rlexec.data.orders import Order, read_orders, write_orders
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+RUN_FILES = {"per_order.parquet", "summary.json", "run.json", "orders.csv", "fill_curves.png", "pa_distribution.png"}
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, f"expected one line on stderr, got:\n{err}"
+    assert lines[0].startswith("rlexec: error: ")
+    assert "Traceback" not in err
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def evaluate_run(tmp_path_factory):
+    """One default evaluate run over 40 random orders: (out base, run folder, stdout)."""
+    out = tmp_path_factory.mktemp("runs")
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        code = main(["evaluate", "--out", str(out), "--num-orders", "40"])
+    assert code == 0, stderr.getvalue()
+    folders = sorted((out / "evaluate").iterdir())
+    assert len(folders) == 1
+    return out, folders[0], stdout.getvalue()
+
+
+def test_evaluate_prints_the_results_table(evaluate_run):
+    _, folder, text = evaluate_run
+    for name in ("TWAP", "VWAP", "IS", "POV"):
+        assert re.search(rf"^\W*{name}\b", text, re.M), f"no row for {name}"
+    for column in ("PA (bp)", "GLR", "POS", "fill rate"):
+        assert column in text
+    assert "40 orders" in text
+    assert "Paired PA difference vs TWAP" in text
+    assert str(folder) in text.replace("\n", "")
+
+
+def test_evaluate_writes_the_run_folder(evaluate_run):
+    out, folder, _ = evaluate_run
+    assert folder.parent == out / "evaluate"
+    assert RUN_FILES <= {p.name for p in folder.iterdir()}
+    table = pq.read_table(folder / "per_order.parquet")
+    assert table.num_rows == 4 * 40
+    assert set(table.column("strategy").to_pylist()) == {"twap", "vwap", "is", "pov"}
+    assert min(table.column("fill_rate").to_pylist()) == pytest.approx(1.0)
+    summary = json.loads((folder / "summary.json").read_text())
+    for key in ("config", "seed", "versions", "git_commit", "results", "n_orders", "paired_vs_baseline"):
+        assert key in summary
+    assert summary["seed"] == 0 and summary["n_orders"] == 40
+    assert summary["config"]["execution"]["n_steps"] == 8
+    assert set(summary["results"]) == {"twap", "vwap", "is", "pov"}
+    assert set(summary["paired_vs_baseline"]) == {"vwap", "is", "pov"}
+    assert "numpy" in summary["versions"]
+    run = json.loads((folder / "run.json").read_text())
+    assert run["config"] == summary["config"] and run["seed"] == 0
+    assert len(read_orders(folder / "orders.csv")) == 40
+    for png in ("fill_curves.png", "pa_distribution.png"):
+        assert (folder / png).read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_evaluate_twice_makes_two_folders_and_replays_from_its_orders(evaluate_run, capsys):
+    out, first, _ = evaluate_run
+    before = {p.name: p.stat().st_mtime_ns for p in first.iterdir()}
+    code = main(["evaluate", "--out", str(out), "--orders", str(first / "orders.csv"), "--no-plots"])
+    assert code == 0
+    folders = sorted((out / "evaluate").iterdir())
+    assert len(folders) == 2
+    second = next(f for f in folders if f != first)
+    assert {p.name: p.stat().st_mtime_ns for p in first.iterdir()} == before  # nothing overwritten
+    assert not (second / "fill_curves.png").exists()
+    # the saved orders reproduce the first run's per-order metrics exactly
+    a, b = pq.read_table(first / "per_order.parquet"), pq.read_table(second / "per_order.parquet")
+    for column in ("strategy", "symbol", "price_advantage_bps", "reward", "profit_usd"):
+        assert a.column(column).to_pylist() == b.column(column).to_pylist()
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def test_oversized_order_names_the_row(tmp_path, capsys):
+    orders = [
+        Order(symbol="AAPL", date=dt.date(2019, 2, 13), side="buy", quantity=10_000, start_minute=30),
+        Order(symbol="SPY", date=dt.date(2019, 2, 14), side="sell", quantity=20_000, start_minute=60),
+        Order(symbol="JPM", date=dt.date(2019, 2, 12), side="buy", quantity=90_000_000, start_minute=0),
+    ]
+    path = write_orders(orders, tmp_path / "orders.csv")
+    code = main(["evaluate", "--orders", str(path), "--out", str(tmp_path / "runs")])
+    assert code == 2
+    line = _one_error_line(capsys)
+    assert re.search(r"\b(order|row) 3\b", line) and "90,000,000" in line and "exceeds" in line
+    assert not (tmp_path / "runs").exists()  # nothing written for a run that never started
+
+
+def test_bad_row_in_order_file_names_file_and_row(tmp_path, capsys):
+    path = tmp_path / "orders.csv"
+    path.write_text("symbol,date,side,quantity,start\nAAPL,2019-02-13,buy,100,10:00\nAAPL,2019-02-13,hold,100,10:00\n")
+    assert main(["evaluate", "--orders", str(path), "--out", str(tmp_path)]) == 2
+    line = _one_error_line(capsys)
+    assert str(path) in line and "row 2" in line and "side" in line
+
+
+def test_unknown_strategy(tmp_path, capsys):
+    assert main(["evaluate", "--strategies", "twap,moon", "--out", str(tmp_path)]) == 2
+    line = _one_error_line(capsys)
+    assert "unknown strategy 'moon'" in line and "twap" in line
+
+
+BAD_CONFIGS = {
+    "yaml-syntax": "execution: {n_steps: 4\n",
+    "unknown-key": "execution:\n  n_step: 4\n",
+    "bad-value": "execution:\n  fill:\n    max_participation: 1.5\n",
+    "unknown-top-level": "executions: {}\n",
+    "string-for-number": "execution:\n  n_steps: eight\n",
+    "strategy-params-not-a-mapping": "strategies:\n  is: 5\n",
+}
+CONFIG_FIELD = {
+    "yaml-syntax": "line 2, column 1: invalid YAML",
+    "unknown-key": "n_step",
+    "bad-value": "max_participation",
+    "unknown-top-level": "executions",
+    "string-for-number": "n_steps",
+    "strategy-params-not-a-mapping": "is",
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_CONFIGS))
+def test_malformed_config_is_one_line_exit_2(tmp_path, capsys, case):
+    path = tmp_path / "config.yaml"
+    path.write_text(BAD_CONFIGS[case])
+    code = main(["evaluate", "--config", str(path), "--num-orders", "5", "--no-plots", "--out", str(tmp_path / "r")])
+    assert code == 2
+    line = _one_error_line(capsys)
+    assert CONFIG_FIELD[case] in line
+
+
+def test_missing_config_file(tmp_path, capsys):
+    assert main(["evaluate", "--config", str(tmp_path / "none.yaml"), "--out", str(tmp_path)]) == 2
+    assert "none.yaml" in _one_error_line(capsys)
+
+
+def test_bad_bar_file_names_file_line_and_field(tmp_path, capsys):
+    path = tmp_path / "XYZ_1min.csv"
+    path.write_text(
+        "datetime,open,high,low,close,volume\n"
+        "2019-02-15 10:02:00,10.0,10.5,9.5,10.1,100\n"
+        "2019-02-15 10:01:00,10.0,10.5,9.5,abc,100\n"
+        "2019-02-15 10:00:00,10.0,10.5,9.5,10.2,100\n"
+    )
+    assert main(["evaluate", "--data", str(path), "--out", str(tmp_path / "r")]) == 2
+    line = _one_error_line(capsys)
+    assert str(path) in line and "line 3" in line and "'close'" in line
+
+
+def test_missing_bar_file(tmp_path, capsys):
+    assert main(["evaluate", "--data", str(tmp_path / "nope.csv"), "--out", str(tmp_path)]) == 2
+    assert "nope.csv" in _one_error_line(capsys)
+
+
+def test_non_positive_num_orders(tmp_path, capsys):
+    assert main(["evaluate", "--num-orders", "0", "--out", str(tmp_path)]) == 2
+    assert "--num-orders" in _one_error_line(capsys)
+
+
+def test_argparse_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["evaluate", "--num-orders", "many"])
+    assert info.value.code == 2
+    assert "invalid int value" in capsys.readouterr().err
