@@ -7,8 +7,9 @@ What it models
   (a size-down keeps time priority, any other change loses it), partial fills and a trade tape.
 * An event-driven kernel: per-agent wake-ups and a latency model (per-agent constant plus
   exponential jitter; each agent's messages arrive in the order sent).
-* An exogenous fundamental value (mean-reverting Ornstein-Uhlenbeck in ticks with Poisson
-  megashocks, optional drift and a volatility ramp) and a background population: adaptive
+* An exogenous fundamental value (mean-reverting Ornstein-Uhlenbeck in ticks with stochastic
+  volatility, Poisson megashocks, optional drift and a volatility ramp) and a background
+  population: adaptive
   market makers, value agents, momentum agents, noise agents with a U-shaped arrival profile and
   volatility-chasing agents (:mod:`rlexec.market.agents`).
 * One external agent driven by the caller (the execution environment) through the same

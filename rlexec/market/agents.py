@@ -12,13 +12,19 @@ Kinds:
   ``wake_interval_s``; the touch size follows recent traded volume, the half-spread widens with
   the volatility of the mid and the quote centre leans towards recent aggressive flow and
   away from inventory (after ABIDES' AdaptiveMarketMaker);
-* value agents - Kalman-filter noisy observations of the fundamental, then rest a limit order
-  on the side their estimate favours (sometimes crossing the spread), replacing the previous one;
-* momentum agents - market orders when the short moving average of the mid crosses the long one;
+* value agents - Kalman-filter noisy observations of the fundamental, then replace their resting
+  limit order with one on the side their estimate favours; they cross the spread at random
+  (``aggressive_prob``) and whenever the opposite best is ``take_threshold`` ticks better than
+  their estimate, which anchors the price to the fundamental;
+* momentum agents - market orders on the side of the short moving average of the mid whenever it
+  is more than ``threshold`` away from the long one;
 * noise agents - one market order each, at a Beta(a, a)-distributed time in the session;
 * volatility agents - market orders in the direction of the last move, sized and timed by how
   far fast realised variance of the mid exceeds its slow running average;
 * the external agent - never wakes; its messages come from the environment.
+
+Background market orders carry a price collar (``SessionConfig.collar_ticks``): they are
+immediate-or-cancel limit orders at most that far through the opposite best.
 """
 
 from __future__ import annotations
@@ -43,15 +49,16 @@ MO_SEEN = 0
 VO_LAST_MID, VO_LAST_S, VO_FAST_VAR, VO_SLOW_VAR, VO_SEEN = 0, 1, 2, 3, 4
 N_FSTATE = 5
 
-(P_START_NS, P_END_NS, P_FUND_STEP_NS, P_JITTER_MEAN_NS, P_N_PRICES,
+(P_START_NS, P_END_NS, P_FUND_STEP_NS, P_JITTER_MEAN_NS, P_N_PRICES, P_COLLAR,
  P_R_BAR, P_KAPPA, P_FUND_VOL, P_DRIFT, P_VOL_RAMP,
- P_V_WAKE_MEAN_NS, P_V_OBS_STD, P_V_SIZE_MIN, P_V_SIZE_MAX, P_V_AGGRESSIVE, P_V_DEPTH_SPREAD,
+ P_V_WAKE_MEAN_NS, P_V_OBS_STD, P_V_SIZE_MIN, P_V_SIZE_MAX, P_V_AGGRESSIVE, P_V_DEPTH, P_V_MAX_JOIN_SPREAD,
+ P_V_TAKE_THRESHOLD,
  P_MM_INTERVAL_NS, P_MM_LEVELS, P_MM_SPACING, P_MM_POV, P_MM_MIN_SIZE, P_MM_MAX_SIZE, P_MM_GROWTH,
- P_MM_MIN_HALF, P_MM_VOL_COEF, P_MM_IMBALANCE_COEF, P_MM_INVENTORY_COEF, P_MM_VOL_SMOOTHING,
+ P_MM_MIN_HALF, P_MM_MAX_HALF, P_MM_VOL_COEF, P_MM_IMBALANCE_COEF, P_MM_INVENTORY_COEF, P_MM_VOL_SMOOTHING,
  P_MO_WAKE_MEAN_NS, P_MO_SHORT, P_MO_LONG, P_MO_THRESHOLD, P_MO_SIZE_MIN, P_MO_SIZE_MAX,
  P_VO_WAKE_MEAN_NS, P_VO_FAST, P_VO_SLOW, P_VO_TRIGGER, P_VO_BASE_SIZE, P_VO_MAX_SIZE,
- P_NO_SIZE_MIN, P_NO_SIZE_MAX, P_COLLAR, P_V_TAKE_THRESHOLD) = range(44)
-N_PARAMS = 44
+ P_NO_SIZE_MIN, P_NO_SIZE_MAX) = range(46)
+N_PARAMS = 46
 
 Population = namedtuple("Population", "kind delay last_arrival position fstate history")
 """Per-agent arrays: kind code, latency (ns), last arrival time (ns), net position (shares),
@@ -70,12 +77,12 @@ def pack_params(config: MarketConfig) -> np.ndarray:
     p[P_R_BAR], p[P_KAPPA], p[P_FUND_VOL], p[P_DRIFT], p[P_VOL_RAMP] = f.r_bar, f.kappa, f.fund_vol, f.drift, f.vol_ramp
     p[P_V_WAKE_MEAN_NS] = v.wake_mean_s * NS_PER_SECOND
     p[P_V_OBS_STD], p[P_V_SIZE_MIN], p[P_V_SIZE_MAX] = v.obs_noise_std, v.size_min, v.size_max
-    p[P_V_AGGRESSIVE], p[P_V_DEPTH_SPREAD] = v.aggressive_prob, v.depth_spread
+    p[P_V_AGGRESSIVE], p[P_V_DEPTH], p[P_V_MAX_JOIN_SPREAD] = v.aggressive_prob, v.depth_ticks, v.max_join_spread
     p[P_V_TAKE_THRESHOLD] = v.take_threshold
     p[P_MM_INTERVAL_NS] = mm.wake_interval_s * NS_PER_SECOND
     p[P_MM_LEVELS], p[P_MM_SPACING], p[P_MM_POV] = mm.n_levels, mm.level_spacing, mm.pov
     p[P_MM_MIN_SIZE], p[P_MM_MAX_SIZE], p[P_MM_GROWTH] = mm.min_size, mm.max_size, mm.depth_growth
-    p[P_MM_MIN_HALF], p[P_MM_VOL_COEF] = mm.min_half_spread, mm.vol_coef
+    p[P_MM_MIN_HALF], p[P_MM_MAX_HALF], p[P_MM_VOL_COEF] = mm.min_half_spread, mm.max_half_spread, mm.vol_coef
     p[P_MM_IMBALANCE_COEF], p[P_MM_INVENTORY_COEF] = mm.imbalance_coef, mm.inventory_coef
     p[P_MM_VOL_SMOOTHING] = mm.vol_smoothing
     p[P_MO_WAKE_MEAN_NS] = mo.wake_mean_s * NS_PER_SECOND
@@ -205,16 +212,17 @@ def _value_order(book_state, fundamental, params, rng, estimate):
     bid = book_state[B_BEST_BID] if book_state[B_BEST_BID] >= 0 else np.int64(np.floor(ref)) - 1
     ask = book_state[B_BEST_ASK] if book_state[B_BEST_ASK] >= 0 else np.int64(np.ceil(ref)) + 1
     side = 1 if estimate > 0.5 * (bid + ask) else -1
-    # Resting orders join or sit behind the touch (up to depth_spread spreads), never beyond the
-    # estimate: passive value traders add depth, the aggressive ones move the price.
-    depth = rng.integers(0, np.int64(params[P_V_DEPTH_SPREAD] * max(ask - bid, 1)) + 1)
     edge = estimate - ask if side > 0 else bid - estimate
     if rng.random() < params[P_V_AGGRESSIVE] or edge >= params[P_V_TAKE_THRESHOLD]:
-        price = ask if side > 0 else bid
-    elif side > 0:
-        price = min(np.int64(np.floor(estimate)), bid) - depth
+        return side, ask if side > 0 else bid
+    # Resting orders join or sit behind the touch on a normal spread, and narrow an abnormally
+    # wide one, never past the estimate: passive value traders add depth and repair the book.
+    depth = rng.integers(0, np.int64(params[P_V_DEPTH]) + 1)
+    reach = np.int64(params[P_V_MAX_JOIN_SPREAD])
+    if side > 0:
+        price = min(np.int64(np.floor(estimate)), max(bid, ask - reach)) - depth
     else:
-        price = max(np.int64(np.ceil(estimate)), ask) + depth
+        price = max(np.int64(np.ceil(estimate)), min(ask, bid + reach)) + depth
     return side, _clip_price(params, price)
 
 
@@ -248,7 +256,8 @@ def market_maker_wake(agent, book, queue, pop, params, fundamental, rng):
     state[MM_LAST_BUY_VOLUME] = kstate[K_BUY_VOLUME]
     state[MM_LAST_SELL_VOLUME] = kstate[K_SELL_VOLUME]
 
-    half_spread = params[P_MM_MIN_HALF] + params[P_MM_VOL_COEF] * np.sqrt(state[MM_MID_VARIANCE])
+    half_spread = min(params[P_MM_MIN_HALF] + params[P_MM_VOL_COEF] * np.sqrt(state[MM_MID_VARIANCE]),
+                      params[P_MM_MAX_HALF])
     centre = (mid + params[P_MM_IMBALANCE_COEF] * imbalance
               - params[P_MM_INVENTORY_COEF] * pop.position[agent] / params[P_MM_MAX_SIZE])
     bid = np.int64(np.round(centre - half_spread))

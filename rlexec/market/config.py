@@ -56,8 +56,9 @@ class FundamentalConfig:
     """Exogenous fundamental value: discretised Ornstein-Uhlenbeck with Poisson megashocks.
 
     Like ABIDES' SparseMeanRevertingOracle, but on a fixed grid: every ``step_s`` seconds
-    ``r <- m + (r - m) e^{-kappa dt} + N(0, fund_vol^2 (1 - e^{-2 kappa dt}) / (2 kappa))``
-    where the mean ``m`` drifts linearly by ``drift`` (a fraction of ``r_bar``) over the session.
+    ``r <- m + (r - m) e^{-kappa dt} + N(0, sigma^2 (1 - e^{-2 kappa dt}) / (2 kappa))``
+    where the mean ``m`` drifts linearly by ``drift`` (a fraction of ``r_bar``) over the session
+    and ``sigma`` is fund_vol times a log-normal stochastic-volatility factor of mean square 1.
     """
 
     r_bar: float = 10_000.0
@@ -72,6 +73,10 @@ class FundamentalConfig:
     """Mean megashock size, ticks (the sign of each shock is random)."""
     megashock_std: float = 25.0
     """Standard deviation of megashock size, ticks."""
+    vol_of_vol: float = 0.035
+    """Diffusion of the log of fund_vol, per sqrt(second): stochastic volatility (0 = constant)."""
+    vol_mean_reversion: float = 1.0 / 1200.0
+    """Mean-reversion speed of the log-volatility, 1/second (1/1200 = 20-minute memory)."""
     drift: float = 0.0
     """Change of the long-run mean over the session as a fraction of r_bar (0.01 = +1%)."""
     vol_ramp: float = 1.0
@@ -86,6 +91,8 @@ class FundamentalConfig:
         _require(self.megashock_rate >= 0, "fundamental.megashock_rate", "must be >= 0")
         _require(self.megashock_std >= 0, "fundamental.megashock_std", "must be >= 0")
         _require(self.drift > -1, "fundamental.drift", "must be > -1")
+        _require(self.vol_of_vol >= 0, "fundamental.vol_of_vol", "must be >= 0")
+        _require(self.vol_mean_reversion > 0, "fundamental.vol_mean_reversion", "must be > 0 per second")
         _require(self.vol_ramp > 0, "fundamental.vol_ramp", "must be > 0")
         _require(self.step_s > 0, "fundamental.step_s", "must be > 0 seconds")
 
@@ -112,7 +119,7 @@ class ValueAgentConfig:
     """Number of value agents."""
     wake_mean_s: float = 20.0
     """Mean of the exponential time between wake-ups, seconds."""
-    obs_noise_std: float = 40.0
+    obs_noise_std: float = 20.0
     """Standard deviation of one observation of the fundamental, ticks."""
     size_min: int = 20
     """Smallest order, shares."""
@@ -120,8 +127,11 @@ class ValueAgentConfig:
     """Largest order, shares."""
     aggressive_prob: float = 0.1
     """Probability of crossing the spread (taking the opposite best) instead of resting."""
-    depth_spread: float = 2.0
-    """A resting order is placed up to depth_spread x spread behind the touch, ticks scale."""
+    depth_ticks: int = 4
+    """A resting order sits a uniform 0..depth_ticks ticks behind the touch (never past the estimate)."""
+    max_join_spread: int = 5
+    """Spreads up to this many ticks are joined; a wider spread is improved: a resting sell goes
+    at most this far above the best bid (a buy below the best ask), never past the estimate."""
     take_threshold: float = 20.0
     """Take the opposite best whenever it is this many ticks better than the estimate (a buy
     below it or a sell above it): value traders stop the price from running away from value."""
@@ -132,7 +142,8 @@ class ValueAgentConfig:
         _require(self.obs_noise_std > 0, "value.obs_noise_std", "must be > 0 ticks")
         _require(1 <= self.size_min <= self.size_max, "value.size_max", "need 1 <= size_min <= size_max")
         _require(0 <= self.aggressive_prob <= 1, "value.aggressive_prob", "must be in [0, 1]")
-        _require(self.depth_spread >= 0, "value.depth_spread", "must be >= 0")
+        _require(self.depth_ticks >= 0, "value.depth_ticks", "must be >= 0 ticks")
+        _require(self.max_join_spread >= 1, "value.max_join_spread", "must be >= 1 tick")
         _require(self.take_threshold >= 0, "value.take_threshold", "must be >= 0 ticks")
 
 
@@ -158,6 +169,8 @@ class MarketMakerConfig:
     """Level i of the ladder carries (1 + depth_growth * i) x the touch size."""
     min_half_spread: int = 1
     """Smallest distance from the quote centre to the touch, ticks."""
+    max_half_spread: int = 10
+    """Largest distance from the quote centre to the touch, ticks (caps volatility widening)."""
     vol_coef: float = 1.0
     """Half-spread widening per tick of recent mid-price volatility (std of mid changes)."""
     imbalance_coef: float = 1.0
@@ -176,6 +189,8 @@ class MarketMakerConfig:
         _require(1 <= self.min_size <= self.max_size, "market_maker.max_size", "need 1 <= min_size <= max_size")
         _require(self.depth_growth >= 0, "market_maker.depth_growth", "must be >= 0")
         _require(self.min_half_spread >= 1, "market_maker.min_half_spread", "must be >= 1 tick")
+        _require(self.max_half_spread >= self.min_half_spread, "market_maker.max_half_spread",
+                 "must be >= min_half_spread")
         _require(0 < self.vol_smoothing <= 1, "market_maker.vol_smoothing", "must be in (0, 1]")
 
 

@@ -41,6 +41,12 @@ def _earlier(heap, i, time, seq):
 
 
 @njit(cache=True)
+def _copy_row(heap, dst, src):
+    for f in range(N_HEAP_FIELDS):
+        heap[dst, f] = heap[src, f]
+
+
+@njit(cache=True)
 def heap_push(heap, kstate, time, kind, agent, side, price, qty, order, aux):
     """Queue a message for ``time``; the caller guarantees a free heap row."""
     i = kstate[K_HEAP_SIZE]
@@ -51,7 +57,7 @@ def heap_push(heap, kstate, time, kind, agent, side, price, qty, order, aux):
         parent = (i - 1) // 2
         if _earlier(heap, parent, time, seq):
             break
-        heap[i, :] = heap[parent, :]
+        _copy_row(heap, i, parent)
         i = parent
     row = heap[i]
     row[H_TIME] = time
@@ -68,7 +74,8 @@ def heap_push(heap, kstate, time, kind, agent, side, price, qty, order, aux):
 @njit(cache=True)
 def heap_pop(heap, kstate, event):
     """Move the earliest message into ``event`` (a length-N_HEAP_FIELDS array)."""
-    event[:] = heap[0, :]
+    for f in range(N_HEAP_FIELDS):
+        event[f] = heap[0, f]
     size = kstate[K_HEAP_SIZE] - 1
     kstate[K_HEAP_SIZE] = size
     if size == 0:
@@ -82,11 +89,11 @@ def heap_pop(heap, kstate, event):
         if child + 1 < size and _earlier(heap, child + 1, heap[child, H_TIME], heap[child, H_SEQ]):
             child += 1
         if _earlier(heap, child, time, seq):
-            heap[i, :] = heap[child, :]
+            _copy_row(heap, i, child)
             i = child
         else:
             break
-    heap[i, :] = heap[size, :]
+    _copy_row(heap, i, size)
 
 
 @njit(cache=True)

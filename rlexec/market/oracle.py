@@ -53,6 +53,23 @@ def _ou_with_jumps(r0, means, vols, shock_rates, kappa, dt, shock_mean, shock_st
     return out
 
 
+@njit(cache=True)
+def _log_volatility_path(n, reversion, vol_of_vol, dt, rng):
+    """Stationary OU log-volatility multiplier with E[multiplier^2] = 1 (exact transitions)."""
+    out = np.ones(n)
+    if vol_of_vol == 0.0:
+        return out
+    stationary_var = vol_of_vol * vol_of_vol / (2.0 * reversion)
+    decay = np.exp(-reversion * dt)
+    step_std = np.sqrt(stationary_var * (1.0 - decay * decay))
+    h = np.sqrt(stationary_var) * rng.standard_normal()
+    for i in range(n):
+        if i > 0:
+            h = h * decay + step_std * rng.standard_normal()
+        out[i] = np.exp(h - stationary_var)
+    return out
+
+
 def draw_fundamental(fundamental: FundamentalConfig, session: SessionConfig,
                      rng: np.random.Generator) -> FundamentalPath:
     """One session of the fundamental, from the open to the close inclusive."""
@@ -61,7 +78,10 @@ def draw_fundamental(fundamental: FundamentalConfig, session: SessionConfig,
     progress = np.linspace(0.0, 1.0, n)
     means = fundamental.r_bar * (1.0 + fundamental.drift * progress)
     ramp = 1.0 + (fundamental.vol_ramp - 1.0) * progress
-    values = _ou_with_jumps(fundamental.r_bar, means, fundamental.fund_vol * ramp,
+    # Stochastic volatility: news arrives in bursts, which gives the market volatility clusters.
+    clustering = _log_volatility_path(n, fundamental.vol_mean_reversion, fundamental.vol_of_vol,
+                                      fundamental.step_s, rng)
+    values = _ou_with_jumps(fundamental.r_bar, means, fundamental.fund_vol * ramp * clustering,
                             fundamental.megashock_rate * ramp, fundamental.kappa, fundamental.step_s,
                             fundamental.megashock_mean, fundamental.megashock_std, rng)
     return FundamentalPath(start_ns=session.start_ns, step_ns=step_ns, values=values)

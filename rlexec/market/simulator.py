@@ -191,6 +191,8 @@ class MarketSimulator:
 
     def order_remaining(self, order_id: int) -> int:
         """Unfilled size of an order resting at the exchange now; 0 if done or not yet arrived."""
+        if not 0 <= order_id < int(self._book.state[B_NEXT_ORDER]):
+            raise OrderError(f"unknown order id {order_id!r}")
         row = self._book.orders[order_id]
         return int(row[O_QTY]) if row[O_STATUS] == RESTING else 0
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from rlexec.market.book import BUY, TAPE_COLUMNS
 from rlexec.market.config import MarketConfig, clock_ns
+from rlexec.market.regimes import regime_config
 from rlexec.market.simulator import MarketSimulator
 
 
@@ -84,3 +86,17 @@ def test_price_impact_is_concave_in_size():
 def test_simulation_result_reports_work_done(baseline_day):
     assert baseline_day.events > baseline_day.tape.num_rows
     assert baseline_day.wall_seconds > 0
+
+
+@pytest.mark.parametrize("regime", ["bullish", "bearish", "illiquid", "liquid", "volatility_ramp"])
+def test_every_market_regime_stays_orderly_and_tracks_its_fundamental(regime):
+    config = regime_config(regime)
+    sim = MarketSimulator(config, 21)
+    gaps = []
+    for hour in range(10, 17):
+        sim.run_until(clock_ns(hour))
+        bid, ask = sim.best_bid_ask()
+        assert bid is not None and ask is not None and 0 < ask - bid < 20
+        gaps.append(abs(sim.mid() - sim.fundamental_at(sim.now)))
+    sim.check_integrity()
+    assert np.mean(gaps) < 25

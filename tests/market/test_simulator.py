@@ -96,11 +96,15 @@ def test_external_marketable_limit_and_modify():
     sim.run_until(sim.now + 5_000_000)
     fills = sim.drain_external_fills()
     assert fills.qty.sum() == 10 and np.all(fills.side == SELL) and np.all(fills.order_id == oid)
-    resting = sim.submit_limit(SELL, sim.best_bid_ask()[1] + 30, 50)
+    far_ask = sim.best_bid_ask()[1] + 30
+    resting = sim.submit_limit(SELL, far_ask, 50)
     sim.run_until(sim.now + 5_000_000)
-    sim.modify(resting, sim.best_bid_ask()[1] + 30, 20)
+    sim.modify(resting, far_ask, 20)
     sim.run_until(sim.now + 5_000_000)
     assert sim.order_remaining(resting) == 20
+    sim.cancel(resting)
+    sim.run_until(sim.now + 5_000_000)
+    assert sim.order_remaining(resting) == 0
 
 
 def test_market_data_accessors_agree():
@@ -126,6 +130,7 @@ def test_market_data_accessors_agree():
     lambda sim: sim.submit_limit(BUY, 100, 0),
     lambda sim: sim.submit_limit(BUY, 10**9, 5),
     lambda sim: sim.submit_market(SELL, 2.5),
+    lambda sim: sim.order_remaining(12345),
 ])
 def test_external_orders_are_validated(call):
     with pytest.raises(OrderError):
