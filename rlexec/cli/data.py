@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from rich.console import Console
 from rich.table import Table
 
+from rlexec.cli import make_console
 from rlexec.data import MarketData, read_bars, read_many, write_bars
 
 
@@ -24,7 +24,7 @@ def add_parser(subparsers) -> None:
 
 
 def validate(args: argparse.Namespace) -> int:
-    console = Console()
+    console = make_console()
     table = Table(title="bar files: valid")
     for column in ("file", "symbols", "bars", "first", "last", "sessions", "gap minutes", "zero-volume bars",
                    "off-session", "dropped days"):
@@ -48,5 +48,5 @@ def convert(args: argparse.Namespace) -> int:
     table = read_many(args.files)
     path = write_bars(table, args.out)
     symbols = np.unique(table.column("symbol").to_numpy(zero_copy_only=False))
-    Console().print(f"wrote {table.num_rows:,} bars of {len(symbols)} symbol(s) to [bold]{path}[/bold]")
+    make_console().print(f"wrote {table.num_rows:,} bars of {len(symbols)} symbol(s) to [bold]{path}[/bold]")
     return 0

@@ -6,11 +6,12 @@ import argparse
 from pathlib import Path
 
 import pyarrow.parquet as pq
-import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from rlexec.cli import make_console
+from rlexec.configs import read_yaml_mapping
 from rlexec.data import MarketData, load_sample, read_many
 from rlexec.data.orders import OrderGenerator, generate_orders, read_orders, write_orders
 from rlexec.envs.config import ExecutionConfig
@@ -59,14 +60,7 @@ def add_parser(subparsers) -> None:
 def _load_yaml(path: str | None) -> dict:
     if not path:
         return {}
-    try:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: {yaml_error_line(exc)}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping")
+    data = read_yaml_mapping(path)
     unknown = set(data) - {"execution", "strategies"}
     if unknown:
         raise ConfigError(f"{path}: unknown top-level key(s) {sorted(unknown)}; use 'execution' and 'strategies'")
@@ -76,14 +70,6 @@ def _load_yaml(path: str | None) -> dict:
     if not isinstance(strategies, dict) or not all(isinstance(v, dict) or v is None for v in strategies.values()):
         raise ConfigError(f"{path}: 'strategies' must map a strategy name to a mapping of its parameters")
     return data
-
-
-def yaml_error_line(exc: yaml.YAMLError) -> str:
-    """One line for a YAML error: where and what, without PyYAML's multi-line context."""
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or type(exc).__name__
-    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-    return f"{where}invalid YAML ({problem})"
 
 
 def results_table(evaluation: Evaluation) -> Table:
@@ -123,10 +109,6 @@ def _progress(console: Console, label: str) -> Progress:
     )
 
 
-def _console() -> Console:
-    return Console(width=None if Console().is_terminal else 120)  # logs and CI: no wrapped tables
-
-
 def _report(console: Console, evaluation: Evaluation, out_dir: Path, record: dict, *, plots: bool,
             title_suffix: str) -> None:
     """Print the tables and write per_order.parquet, summary.json and the plots."""
@@ -150,7 +132,7 @@ def _report(console: Console, evaluation: Evaluation, out_dir: Path, record: dic
 
 
 def run_lob(args: argparse.Namespace) -> int:
-    console = _console()
+    console = make_console()
     cfg = _load_yaml(args.config)
     if args.episodes <= 0:
         raise ConfigError(f"--episodes must be positive, got {args.episodes}")
@@ -181,7 +163,7 @@ def run_lob(args: argparse.Namespace) -> int:
 
 
 def run_bar(args: argparse.Namespace) -> int:
-    console = _console()
+    console = make_console()
     cfg = _load_yaml(args.config)
     execution = ExecutionConfig.from_dict(cfg.get("execution", {}))
     params = cfg.get("strategies", {}) or {}

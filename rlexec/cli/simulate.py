@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import yaml
-from rich.console import Console
 
-from rlexec.cli.evaluate import yaml_error_line
+from rlexec.cli import make_console
+from rlexec.configs import read_yaml_mapping
 from rlexec.errors import ConfigError
 from rlexec.market import REGIMES, MarketConfig, regime_config, simulate_day, write_simulation
 from rlexec.provenance import new_run_dir, run_record, write_json_atomic
@@ -30,21 +29,15 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    console = Console()
+    console = make_console()
     if args.config:
-        try:
-            data = yaml.safe_load(Path(args.config).read_text()) or {}
-        except FileNotFoundError:
-            raise ConfigError(f"{args.config}: config file not found") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{args.config}: {yaml_error_line(exc)}") from None
-        config = MarketConfig.from_dict(data)
+        config = MarketConfig.from_dict(read_yaml_mapping(args.config))
     else:
         if args.regime not in REGIMES:
             raise ConfigError(f"--regime: unknown regime {args.regime!r}; choose from {list(REGIMES)}")
         config = regime_config(args.regime)
     if args.print_config:
-        console.print(yaml.safe_dump(config.to_dict(), sort_keys=False), markup=False, highlight=False)
+        print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")  # plain: meant to be redirected to a file
         return 0
     record_config = {"regime": None if args.config else args.regime, "market": config.to_dict()}
     out_dir = new_run_dir(args.out, "simulate", record_config)

@@ -5,8 +5,9 @@ Every field is a documented rlexec default unless its comment cites the source.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 
+from rlexec.configs import config_from_dict
 from rlexec.errors import ConfigError
 
 
@@ -97,35 +98,18 @@ class ExecutionConfig:
     @classmethod
     def from_dict(cls, data: dict) -> "ExecutionConfig":
         """Build from a plain dict (e.g. YAML); unknown keys raise naming the key."""
-        if not isinstance(data, dict):
-            raise ConfigError(f"ExecutionConfig: expected a mapping of fields, got {data!r}")
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ConfigError(f"ExecutionConfig: unknown field(s) {sorted(unknown)}; known: {sorted(known)}")
-        data = dict(data)
-        if isinstance(data.get("fill"), dict):
-            data["fill"] = _sub(FillModel, data["fill"])
-        if isinstance(data.get("reward"), dict):
-            data["reward"] = _sub(RewardConfig, data["reward"])
-        if "action_values" in data:
-            values = data["action_values"]
-            if not isinstance(values, (list, tuple)) or not all(
-                isinstance(a, (int, float)) and not isinstance(a, bool) for a in values
-            ):
-                raise ConfigError(f"ExecutionConfig.action_values must be a list of numbers; got {values!r}")
-            data["action_values"] = tuple(float(a) for a in values)
-        return cls(**data)
+        return config_from_dict(
+            cls, data, sections={"fill": FillModel, "reward": RewardConfig},
+            converters={"action_values": _action_values},
+        )
 
 
-def _sub(cls, data: dict):
-    if not isinstance(data, dict):
-        raise ConfigError(f"{cls.__name__}: expected a mapping of fields, got {data!r}")
-    known = {f.name for f in fields(cls)}
-    unknown = set(data) - known
-    if unknown:
-        raise ConfigError(f"{cls.__name__}: unknown field(s) {sorted(unknown)}; known: {sorted(known)}")
-    return cls(**data)
+def _action_values(values) -> tuple[float, ...]:
+    if not isinstance(values, (list, tuple)) or not all(
+        isinstance(a, (int, float)) and not isinstance(a, bool) for a in values
+    ):
+        raise ConfigError(f"ExecutionConfig.action_values must be a list of numbers; got {values!r}")
+    return tuple(float(a) for a in values)
 
 
 def _check(obj, name: str, ok: bool, why: str) -> None:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import functools
 from collections import deque
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
+from rlexec.configs import config_from_dict
 from rlexec.envs.lob_brokers import BrokerRule
 from rlexec.errors import ConfigError
 
@@ -63,16 +64,11 @@ class LOBExecutionConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "LOBExecutionConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ConfigError(f"LOBExecutionConfig: unknown field(s) {sorted(unknown)}; known: {sorted(known)}")
-        data = dict(data)
-        if isinstance(data.get("broker"), str):
-            data["broker"] = BrokerRule(name=data["broker"])
-        elif isinstance(data.get("broker"), dict):
-            data["broker"] = BrokerRule(**data["broker"])
-        return cls(**data)
+        """Build from a plain dict; ``broker`` may be a name (``"vwap"``) or a mapping of BrokerRule fields."""
+        return config_from_dict(
+            cls, data, sections={"broker": BrokerRule},
+            converters={"broker": lambda b: BrokerRule(name=b) if isinstance(b, str) else b},
+        )
 
     def to_dict(self) -> dict:
         return asdict(self)
