@@ -40,7 +40,6 @@ class OrderBatch:
     quantity: np.ndarray  # (N,) shares
     sigma: np.ndarray  # (N,) +1 sell, -1 buy
     window_bars: np.ndarray  # (N, L + H, 5) OHLCV, lookback then horizon
-    window_observed: np.ndarray  # (N, L + H) False where the gap policy filled the bar
     price: np.ndarray  # (N, H) fill-basis minute price over the horizon
     volume: np.ndarray  # (N, H) shares per horizon minute
     reference_price: np.ndarray  # (N,) p_0, close of the last bar before the start
@@ -64,7 +63,7 @@ class OrderBatch:
             **{
                 name: getattr(self, name)[index]  # fancy indexing copies
                 for name in (
-                    "quantity", "sigma", "window_bars", "window_observed", "price", "volume",
+                    "quantity", "sigma", "window_bars", "price", "volume",
                     "reference_price", "twap_price", "market_vwap", "volume_profile", "minute_volatility",
                     "volume_scale", "public_features",
                 )
@@ -108,7 +107,6 @@ def prepare_orders(market: MarketData, orders: list[Order], config: ExecutionCon
     fill = config.fill
     n = len(orders)
     window = np.empty((n, L + H, 5))
-    observed = np.empty((n, L + H), dtype=bool)
     profile = np.empty((n, H))
     volatility = np.empty(n)
     volume_scale = np.empty(n)
@@ -129,10 +127,8 @@ def prepare_orders(market: MarketData, orders: list[Order], config: ExecutionCon
                 row=i + 1,
             )
         two_days = np.concatenate([market.bars[prior[-1]], market.bars[row]])
-        two_days_observed = np.concatenate([market.observed[prior[-1]], market.observed[row]])
         first = SESSION_MINUTES + order.start_minute - L
         window[i] = two_days[first : first + L + H]
-        observed[i] = two_days_observed[first : first + L + H]
         horizon = slice(order.start_minute, order.start_minute + H)
         daily = market.bars[prior][:, :, VOLUME]
         share = daily / np.maximum(daily.sum(axis=1, keepdims=True), 1.0)
@@ -176,7 +172,6 @@ def prepare_orders(market: MarketData, orders: list[Order], config: ExecutionCon
         quantity=quantity,
         sigma=np.array([o.sigma for o in orders], dtype=np.float64),
         window_bars=window,
-        window_observed=observed,
         price=np.ascontiguousarray(price),
         volume=volume,
         reference_price=reference,
@@ -214,14 +209,6 @@ class ExecState:
     @property
     def done(self) -> bool:
         return self.t >= self.config.n_steps
-
-    @property
-    def elapsed_fraction(self) -> float:
-        return self.t / self.config.n_steps
-
-    @property
-    def remaining_fraction(self) -> np.ndarray:
-        return self.remaining / self.batch.quantity
 
     @property
     def fill_rate(self) -> np.ndarray:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 import pyarrow as pa
 
-from rlexec.envs.lob_brokers import BROKERS, BrokerRule
+from rlexec.envs.lob_brokers import BROKERS
 from rlexec.envs.lob_env import ACTION_NAMES, LOBExecutionConfig, LOBExecutionEnv
 from rlexec.evaluation.metrics import aggregate, order_metrics
 from rlexec.evaluation.runner import Evaluation, StrategyResult
@@ -96,5 +96,3 @@ def evaluate_brokers(
     return Evaluation(orders=identity, results=results, baseline=brokers[0], curve_minutes=minutes,
                       decision_minutes=decisions)
 
-
-__all__ = ["BrokerRule", "evaluate_brokers", "run_broker", "window_twap_price"]

@@ -189,10 +189,6 @@ class LobsterReplay:
     def tick_size(self) -> float:
         return TICK_SIZE
 
-    @property
-    def session_end_ns(self) -> int:
-        return int(self.day.time_ns[-1])
-
     def run_until(self, t_ns: int) -> None:
         """Replay every message with time <= ``t_ns``, filling resting agent orders on the way."""
         day = self.day
