@@ -53,6 +53,8 @@ def add_parser(subparsers) -> None:
     lob.add_argument("--action", choices=("market", "limit"), default="market",
                      help="how every child order is placed (default market)")
     lob.add_argument("--replay", metavar="ZIP", help="replay a LOBSTER day instead of simulating")
+    lob.add_argument("--replay-window", type=int, metavar="MIN",
+                     help="replay: window length in minutes, placed at random in the day (default 30)")
     lob.add_argument("--decision-interval", type=float, default=30.0, help="seconds between decisions (default 30)")
     p.set_defaults(func=run)
 
@@ -142,10 +144,10 @@ def run_lob(args: argparse.Namespace) -> int:
     unknown = [n for n in names if n not in BROKERS]
     if unknown:
         raise ConfigError(f"--strategies: unknown broker(s) {unknown}; the LOB env has {list(BROKERS)}")
-    env_config = LOBExecutionConfig.from_dict(
-        {"regime": args.regime, "replay": args.replay, "decision_interval_s": args.decision_interval,
-         **(cfg.get("execution") or {})}
-    )
+    overrides = {"regime": args.regime, "replay": args.replay, "decision_interval_s": args.decision_interval}
+    if args.replay_window is not None:
+        overrides["replay_window_minutes"] = args.replay_window
+    env_config = LOBExecutionConfig.from_dict({**overrides, **(cfg.get("execution") or {})})
     action = {"market": 0, "limit": 1}[args.action]
     config_record = {"env": "lob", "execution": env_config.to_dict(), "brokers": names, "action": args.action,
                      "episodes": args.episodes}

@@ -135,7 +135,11 @@ class LOBExecutionEnv(gym.Env):
             first = int(day.time_ns[0]) + cfg.warmup_intervals * interval
             last = int(day.time_ns[-1]) - length
             if last <= first:
-                raise ConfigError(f"replay_window_minutes={cfg.replay_window_minutes} does not fit in the replayed day")
+                span = (int(day.time_ns[-1]) - int(day.time_ns[0])) / 60e9
+                raise ConfigError(
+                    f"replay_window_minutes={cfg.replay_window_minutes} plus {cfg.warmup_intervals} warm-up intervals of "
+                    f"{cfg.decision_interval_s:g} s does not fit in the {span:.1f} minutes of replayed data"
+                )
             start = int(self.np_random.integers(first, last))
             return LobsterReplay(day), (start, start + length)
         from rlexec.market import MarketSimulator, regime_config

@@ -182,3 +182,25 @@ def test_argparse_errors_exit_2(capsys):
         main(["evaluate", "--num-orders", "many"])
     assert info.value.code == 2
     assert "invalid int value" in capsys.readouterr().err
+
+
+def test_lob_evaluation_on_the_shipped_replay(tmp_path, capsys):
+    from rlexec.market.lobster import SAMPLE_REPLAY
+
+    code = main(["evaluate", "--env", "lob", "--replay", str(SAMPLE_REPLAY), "--replay-window", "10",
+                 "--episodes", "3", "--no-plots", "--out", str(tmp_path)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in ("TWAP", "VWAP", "IS", "POV"))
+    (run,) = (tmp_path / "evaluate").iterdir()
+    assert pq.read_table(run / "per_order.parquet").num_rows == 4 * 3
+
+
+def test_replay_window_longer_than_the_data_is_one_line(tmp_path, capsys):
+    from rlexec.market.lobster import SAMPLE_REPLAY
+
+    code = main(["evaluate", "--env", "lob", "--replay", str(SAMPLE_REPLAY), "--episodes", "1",
+                 "--out", str(tmp_path)])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "does not fit in the 30.0 minutes of replayed data" in err[0]
