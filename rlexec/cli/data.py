@@ -9,6 +9,7 @@ from rich.table import Table
 
 from rlexec.cli import make_console
 from rlexec.data import MarketData, read_bars, read_many, write_bars
+from rlexec.data.panel import VOLUME
 
 
 def add_parser(subparsers) -> None:
@@ -33,7 +34,7 @@ def validate(args: argparse.Namespace) -> int:
         bars = read_bars(path)
         market = MarketData.from_table(bars, source=str(path))
         gaps = int((~market.observed).sum())
-        zero = int((market.observed & (market.bars[..., 4] == 0)).sum())
+        zero = int((market.observed & (market.bars[..., VOLUME] == 0)).sum())
         ts = bars.column("ts")
         table.add_row(
             str(path), ",".join(market.symbols), f"{bars.num_rows:,}", str(ts[0]), str(ts[-1]),

@@ -115,6 +115,7 @@ class LOBExecutionEnv(gym.Env):
         self.config = config if isinstance(config, LOBExecutionConfig) else LOBExecutionConfig.from_dict(config or {})
         self.action_space = gym.spaces.Discrete(3)
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(len(OBSERVATION_NAMES),), dtype=np.float32)
+        self.interval_ns = int(self.config.decision_interval_s * NS)
         self._replay_day = None
         if self.config.replay:
             from rlexec.market.lobster import read_lobster
@@ -126,13 +127,12 @@ class LOBExecutionEnv(gym.Env):
     def _new_venue(self):
         """A venue positioned at the start of the warm-up, and the execution window."""
         cfg = self.config
-        interval = int(cfg.decision_interval_s * NS)
         if self._replay_day is not None:
             from rlexec.market.lobster import LobsterReplay
 
             day = self._replay_day
             length = cfg.replay_window_minutes * 60 * NS
-            first = int(day.time_ns[0]) + cfg.warmup_intervals * interval
+            first = int(day.time_ns[0]) + cfg.warmup_intervals * self.interval_ns
             last = int(day.time_ns[-1]) - length
             if last <= first:
                 span = (int(day.time_ns[-1]) - int(day.time_ns[0])) / 60e9
@@ -152,7 +152,6 @@ class LOBExecutionEnv(gym.Env):
         super().reset(seed=seed)
         cfg = self.config
         self.venue, (self.window_start, self.window_end) = self._new_venue()
-        self.interval_ns = int(cfg.decision_interval_s * NS)
         self.n_decisions = max(1, int(np.ceil((self.window_end - self.window_start) / self.interval_ns)))
         side = cfg.side if cfg.side != "random" else ("buy", "sell")[int(self.np_random.integers(2))]
         self.sigma = 1 if side == "sell" else -1
@@ -204,7 +203,6 @@ class LOBExecutionEnv(gym.Env):
             last_interval_volume=venue.traded_volume_between(decision_time - self.interval_ns, decision_time),
             max_child=self.max_child,
         )
-        child = min(child, max(0, self.quantity - self.executed))
         if child > 0 and action == MARKET:
             venue.submit_market(self.agent_side, child)
         elif child > 0 and action == LIMIT:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from rlexec.data.orders import orders_table
 from rlexec.envs.config import ExecutionConfig
 from rlexec.envs.engine import BatchExecutionEngine, OrderBatch
 from rlexec.envs.reward import PriceAdvantagePenaltyReward
@@ -85,17 +86,6 @@ class Evaluation:
         return pa.concat_tables(parts)
 
 
-def order_identity_table(batch: OrderBatch) -> pa.Table:
-    orders = batch.orders
-    return pa.table({
-        "symbol": [o.symbol for o in orders],
-        "date": pa.array([o.date for o in orders], pa.date32()),
-        "side": [o.side for o in orders],
-        "quantity": pa.array([o.quantity for o in orders], pa.float64()),
-        "start": [o.start_time for o in orders],
-    })
-
-
 def evaluate(
     batch: OrderBatch,
     config: ExecutionConfig,
@@ -106,7 +96,7 @@ def evaluate(
 ) -> Evaluation:
     results = [run_strategy(batch, config, s, on_step) for s in strategies]
     return Evaluation(
-        orders=order_identity_table(batch),
+        orders=orders_table(list(batch.orders)),
         results=results,
         baseline=baseline or strategies[0].name,
         curve_minutes=np.arange(1, config.horizon_minutes + 1, dtype=np.float64),
