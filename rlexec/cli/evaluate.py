@@ -42,6 +42,13 @@ def add_parser(subparsers) -> None:
         "--strategies", default=",".join(strategy_names()),
         help=f"comma-separated, first is the paired-comparison baseline (default {','.join(strategy_names())})",
     )
+    p.add_argument("--policy", action="append", default=[], metavar="CHECKPOINT",
+                   help="also evaluate a trained policy: a run folder, runs/train/<name>, or a checkpoint; repeatable. "
+                   "Bar env: its execution settings are used. --env lob: a Q-learned expert, run with its broker")
+    p.add_argument("--split", metavar="PRESET",
+                   help="draw the orders from a data split preset (sample, us_equity_1min) instead of --data")
+    p.add_argument("--part", choices=("train", "validation", "test"), default="test",
+                   help="which part of --split hosts the orders (default test)")
     p.add_argument("--config", metavar="YAML", help="YAML with 'execution:' (ExecutionConfig) and 'strategies:' params")
     p.add_argument("--out", default="runs", help="base folder for run outputs (default ./runs)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
@@ -100,6 +107,12 @@ def comparison_table(evaluation: Evaluation) -> Table:
     return table
 
 
+def _describe(strategy) -> dict:
+    if hasattr(strategy, "module"):  # a trained policy
+        return {"policy": True, "oracle": strategy.oracle}
+    return vars(strategy)
+
+
 def run(args: argparse.Namespace) -> int:
     return run_lob(args) if args.env == "lob" else run_bar(args)
 
@@ -149,15 +162,24 @@ def run_lob(args: argparse.Namespace) -> int:
         overrides["replay_window_minutes"] = args.replay_window
     env_config = LOBExecutionConfig.from_dict({**overrides, **(cfg.get("execution") or {})})
     action = {"market": 0, "limit": 1}[args.action]
+    policies = {}
+    for path in args.policy:
+        from rlexec.evaluation.policy import lob_policy_from_checkpoint
+
+        name, broker, actor, trained_on = lob_policy_from_checkpoint(path)
+        if trained_on.get("regime", "baseline") != args.regime and not args.replay:
+            console.print(f"[yellow]note:[/yellow] {name} was trained on regime {trained_on.get('regime', 'baseline')!r}, "
+                          f"evaluated on {args.regime!r}")
+        policies[name] = (broker, actor)
     config_record = {"env": "lob", "execution": env_config.to_dict(), "brokers": names, "action": args.action,
-                     "episodes": args.episodes}
+                     "episodes": args.episodes, "policies": {n: b for n, (b, _) in policies.items()}}
     out_dir = new_run_dir(args.out, "evaluate", config_record)
     record = run_record(config_record, args.seed)
     write_json_atomic(record, out_dir / "run.json")
     with _progress(console, "simulating episodes") as progress:
-        task = progress.add_task("lob", total=len(names) * args.episodes)
+        task = progress.add_task("lob", total=(len(names) + len(policies)) * args.episodes)
         evaluation = evaluate_brokers(env_config, brokers=tuple(names), action=action, episodes=args.episodes,
-                                      seed=args.seed, on_episode=lambda: progress.advance(task))
+                                      seed=args.seed, on_episode=lambda: progress.advance(task), policies=policies)
     where = f"replay {Path(args.replay).name}" if args.replay else f"regime {args.regime}"
     _report(console, evaluation, out_dir, record, plots=not args.no_plots,
             title_suffix=f"\nLOB {where}, {args.action} child orders")
@@ -173,10 +195,37 @@ def run_bar(args: argparse.Namespace) -> int:
     strategies = [make_strategy(n, **(params.get(n) or {})) for n in names]
     if args.num_orders <= 0:
         raise ConfigError(f"--num-orders must be positive, got {args.num_orders}")
+    if args.policy:
+        from rlexec.evaluation.policy import PolicyStrategy
 
-    market = MarketData.from_table(read_many(args.data), source="--data") if args.data else load_sample()
+        policies = [PolicyStrategy.from_checkpoint(path) for path in args.policy]
+        if not args.config:  # the policies define the MDP they were trained on
+            execution = policies[0].execution
+        mismatched = [p.name for p in policies if p.execution != execution]
+        if mismatched:
+            raise ConfigError(f"--policy: {mismatched} trained with execution settings that differ from "
+                              f"{'--config' if args.config else args.policy[0]}; evaluate them separately")
+        taken = {s.name for s in strategies}
+        for p in policies:  # keep names unique: two runs of one config both called "opd"
+            base, k = p.name, 2
+            while p.name in taken:
+                p.name, k = f"{base}_{k}", k + 1
+            taken.add(p.name)
+        strategies += policies
+    if args.split and args.data:
+        raise ConfigError("use --split or --data, not both")
+
+    if args.split:
+        from rlexec.data.splits import DataSplit
+
+        split = DataSplit.from_dict({"preset": args.split})
+        market = split.market()
+    else:
+        market = MarketData.from_table(read_many(args.data), source="--data") if args.data else load_sample()
     if args.orders:
         orders = read_orders(args.orders)
+    elif args.split:
+        orders = split.orders(market, args.part, args.num_orders, args.seed, execution.horizon_minutes)
     else:
         generator = OrderGenerator(horizon_minutes=execution.horizon_minutes)
         orders = generate_orders(market, args.num_orders, args.seed, generator)
@@ -189,8 +238,9 @@ def run_bar(args: argparse.Namespace) -> int:
 
     config_record = {
         "execution": execution.to_dict(),
-        "strategies": {s.name: vars(s) for s in strategies},
-        "data": [str(Path(p).resolve()) for p in args.data] if args.data else "shipped sample",
+        "strategies": {s.name: _describe(s) for s in strategies},
+        "data": ({"split": args.split, "part": args.part} if args.split else
+                 [str(Path(p).resolve()) for p in args.data] if args.data else "shipped sample"),
         "orders": str(Path(args.orders).resolve()) if args.orders else {"generated": len(orders), "seed": args.seed},
     }
     out_dir = new_run_dir(args.out, "evaluate", config_record)

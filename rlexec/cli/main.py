@@ -10,7 +10,7 @@ from rlexec.errors import RlexecError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from rlexec.cli import data, evaluate, simulate
+    from rlexec.cli import data, evaluate, simulate, train, tune
 
     parser = argparse.ArgumentParser(prog="rlexec", description="Reinforcement learning for optimal trade execution.")
     parser.add_argument("--version", action="version", version=f"rlexec {__version__}")
@@ -18,6 +18,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_parser(subparsers)
     simulate.add_parser(subparsers)
     data.add_parser(subparsers)
+    train.add_parser(subparsers)
+    tune.add_parser(subparsers)
     return parser
 
 

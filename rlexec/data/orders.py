@@ -131,15 +131,20 @@ class OrderGenerator:
     size_fraction: tuple[float, float] = (0.001, 0.01)  # of the previous session's volume, uniform
     sides: tuple[str, ...] = ("buy", "sell")
     symbols: tuple[str, ...] | None = None  # None: all symbols
+    sessions: frozenset[tuple[str, dt.date]] | None = None  # None: every session; else only these host orders
 
     def candidates(self, market: MarketData) -> list[tuple[str, dt.date, int]]:
-        """(symbol, date, previous row) of every session with an earlier session."""
+        """(symbol, date, previous row) of every allowed session with an earlier session."""
         out = []
         for symbol in self.symbols or market.symbols:
             dates = market.sessions_of(symbol)
-            out.extend((symbol, date, market.row(symbol, prev)) for prev, date in zip(dates, dates[1:]))
+            out.extend(
+                (symbol, date, market.row(symbol, prev)) for prev, date in zip(dates, dates[1:])
+                if self.sessions is None or (symbol, date) in self.sessions
+            )
         if not out:
-            raise OrderError("no session has an earlier session to size orders from; need at least two days of data")
+            what = "of the allowed sessions" if self.sessions is not None else "session"
+            raise OrderError(f"no {what} has an earlier session to size orders from; need at least two days of data")
         return out
 
     def sample(self, market: MarketData, rng: np.random.Generator, count: int) -> list[Order]:

@@ -9,10 +9,14 @@ import numpy as np
 
 from rlexec.data import MarketData, load_sample, read_many
 from rlexec.data.orders import Order, OrderGenerator, read_orders
+from rlexec.data.splits import DataSplit
 from rlexec.envs.config import ExecutionConfig
 from rlexec.envs.engine import BatchExecutionEngine, ExecState, OrderBatch, prepare_orders
 from rlexec.envs.interpreters import ContinuousActionInterpreter, DiscreteActionInterpreter, ObservationInterpreter
 from rlexec.envs.reward import PriceAdvantagePenaltyReward
+
+
+ORACLE_OBS = "oracle_obs"  # info key of the teacher's observation (env_config teacher_observation: true)
 
 
 class BarExecutionEnv(gym.Env):
@@ -43,8 +47,11 @@ class BarExecutionEnv(gym.Env):
 
     ## Config (RLlib ``env_config`` or keywords)
     ``execution`` (dict for :class:`ExecutionConfig`), ``oracle``, ``continuous``, ``data`` (bar files;
-    default: the shipped sample), ``orders`` (an order file; default: random orders drawn with the
-    env's seed), ``size_fraction``, ``symbols``, ``order_pool_size``.
+    default: the shipped sample), ``split`` and ``part`` (a :class:`rlexec.data.splits.DataSplit`
+    mapping or ``{"preset": name}``, and which part hosts the orders: train, validation or test),
+    ``orders`` (an order file; default: random orders drawn with the env's seed), ``size_fraction``,
+    ``symbols``, ``order_pool_size``, ``teacher_observation`` (put the oracle observation in
+    ``info["oracle_obs"]`` for OPD distillation; the observation itself stays the student's).
 
     >>> env = BarExecutionEnv()
     >>> obs, info = env.reset(seed=0)
@@ -68,9 +75,13 @@ class BarExecutionEnv(gym.Env):
     ):
         config = dict(config or {})
         self.execution = execution or ExecutionConfig.from_dict(config.get("execution", {}))
+        split = DataSplit.from_dict(config["split"]) if config.get("split") else None
         if market is None:
             data = config.get("data")
-            market = MarketData.from_table(read_many(list(data)), source="env data") if data else load_sample()
+            if split is not None:
+                market = split.market()
+            else:
+                market = MarketData.from_table(read_many(list(data)), source="env data") if data else load_sample()
         self.market = market
         if orders is None and config.get("orders"):
             orders = read_orders(config["orders"])
@@ -79,10 +90,15 @@ class BarExecutionEnv(gym.Env):
             horizon_minutes=self.execution.horizon_minutes,
             size_fraction=tuple(config.get("size_fraction", (0.001, 0.01))),
             symbols=tuple(config["symbols"]) if config.get("symbols") else None,
+            sessions=split.sessions(market, config.get("part", "train")) if split is not None else None,
         )
         self.pool_size = int(config.get("order_pool_size", 1024))
         self.engine = BatchExecutionEngine(self.execution)
         self.observe = ObservationInterpreter(self.execution, oracle=bool(config.get("oracle", False)))
+        # OPD distillation: the teacher's (oracle) view travels in ``info``, never in the observation.
+        self.observe_oracle = (
+            ObservationInterpreter(self.execution, oracle=True) if config.get("teacher_observation") else None
+        )
         continuous = bool(config.get("continuous", False))
         self.interpret_action = (
             ContinuousActionInterpreter() if continuous else DiscreteActionInterpreter(self.execution)
@@ -121,10 +137,9 @@ class BarExecutionEnv(gym.Env):
         obs = self.observe(state)[0].copy()
         return obs, reward, state.done, False, self._info(state)
 
-    @staticmethod
-    def _info(state: ExecState) -> dict[str, float]:
+    def _info(self, state: ExecState) -> dict[str, Any]:
         executed = float(state.executed[0])
-        return {
+        info = {
             "executed": executed,
             "remaining": float(state.remaining[0]),
             "fill_rate": executed / float(state.batch.quantity[0]),
@@ -132,3 +147,6 @@ class BarExecutionEnv(gym.Env):
             "average_price": float(state.cash[0] / executed) if executed > 0 else 0.0,
             "step": state.t,
         }
+        if self.observe_oracle is not None:
+            info[ORACLE_OBS] = self.observe_oracle(state)[0].copy()
+        return info

@@ -33,20 +33,22 @@ def window_twap_price(env: LOBExecutionEnv) -> float:
 
 
 def run_broker(
-    config: LOBExecutionConfig, *, action: int, episodes: int, seed: int,
-    on_episode: Callable[[], None] | None = None,
+    config: LOBExecutionConfig, *, action: int | Callable[[np.ndarray], int], episodes: int, seed: int,
+    on_episode: Callable[[], None] | None = None, name: str | None = None,
 ) -> tuple[StrategyResult, pa.Table, np.ndarray]:
-    """Run ``episodes`` episodes of one broker always taking ``action``; returns the result, the
-    episode identity table and the fill-curve times (minutes since the window start)."""
+    """Run ``episodes`` episodes of one broker taking ``action`` (a fixed placement, or a policy
+    ``observation -> action``); returns the result, the episode identity table and the fill-curve
+    times (minutes since the window start)."""
+    choose = action if callable(action) else (lambda _obs, fixed=action: fixed)
     env = LOBExecutionEnv(config)
     columns = {k: [] for k in ("sigma", "quantity", "executed", "cash", "reference", "twap", "vwap", "reward")}
     identity = {k: [] for k in ("episode", "seed", "side", "quantity", "window_start_s", "window_end_s")}
     curves = []
     for e in range(episodes):
-        env.reset(seed=seed + e)
+        obs, _ = env.reset(seed=seed + e)
         curve, total, done = [], 0.0, False
         while not done:
-            _, reward, done, _, info = env.step(action)
+            obs, reward, done, _, info = env.step(choose(obs))
             total += reward
             curve.append(info["fill_rate"])
         columns["sigma"].append(env.sigma)
@@ -76,21 +78,28 @@ def run_broker(
     length = max(len(c) for c in curves)
     fill_curve = np.array([c + [c[-1]] * (length - len(c)) for c in curves])
     minutes = np.arange(1, length + 1) * config.decision_interval_s / 60.0
-    return StrategyResult(config.broker.name, metrics, fill_curve, aggregate(metrics)), pa.table(identity), minutes
+    return StrategyResult(name or config.broker.name, metrics, fill_curve, aggregate(metrics)), pa.table(identity), minutes
 
 
 def evaluate_brokers(
     config: LOBExecutionConfig, *, brokers: tuple[str, ...] = BROKERS, action: int = 0, episodes: int = 20,
     seed: int = 0, on_episode: Callable[[], None] | None = None,
+    policies: dict[str, tuple[str, Callable[[np.ndarray], int]]] | None = None,
 ) -> Evaluation:
-    """Every broker over the same ``episodes`` seeds; ``action`` is the placement every child uses."""
+    """Every broker over the same ``episodes`` seeds; ``action`` is the placement every child uses.
+
+    ``policies`` maps a result name to ``(broker, observation -> action)``: a learned placement
+    (e.g. a Q-learned expert) run over the same seeds as the fixed-placement brokers.
+    """
     if not 0 <= action < len(ACTION_NAMES):
         raise ValueError(f"action must be 0..{len(ACTION_NAMES) - 1} ({', '.join(ACTION_NAMES)}), got {action}")
     results, identity, minutes = [], None, None
-    for name in brokers:
-        broker_config = dataclasses.replace(config, broker=dataclasses.replace(config.broker, name=name))
-        result, identity, minutes = run_broker(broker_config, action=action, episodes=episodes, seed=seed,
-                                               on_episode=on_episode)
+    runs = [(name, name, action) for name in brokers]
+    runs += [(label, broker, policy) for label, (broker, policy) in (policies or {}).items()]
+    for label, broker, placement in runs:
+        broker_config = dataclasses.replace(config, broker=dataclasses.replace(config.broker, name=broker))
+        result, identity, minutes = run_broker(broker_config, action=placement, episodes=episodes, seed=seed,
+                                               on_episode=on_episode, name=label)
         results.append(result)
     decisions = minutes - minutes[0]
     return Evaluation(orders=identity, results=results, baseline=brokers[0], curve_minutes=minutes,

@@ -1,0 +1,64 @@
+"""``rlexec train CONFIG.yaml``: train one algorithm (ppo, opd, qlearning) into a run folder."""
+
+from __future__ import annotations
+
+import argparse
+
+from rlexec.cli import make_console
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train", help="train an algorithm from a YAML config",
+        description="Train ppo / opd / qlearning from a YAML config (see configs/). Checkpoints, progress and "
+        "provenance go to <out>/train/<name>/<time>-<hash>/. With RAY_ADDRESS set, attach to that cluster.",
+    )
+    p.add_argument("config", help="training YAML (sections named after RLlib's AlgorithmConfig methods)")
+    p.add_argument("--resume", nargs="?", const="latest", metavar="RUN_DIR",
+                   help="continue from the last checkpoint of RUN_DIR (default: the newest run of this config's name)")
+    p.add_argument("--local", action="store_true",
+                   help="debug: a small private Ray, sampling in the driver process (no remote env runners)")
+    p.add_argument("--out", default="runs", help="base folder for run outputs (default ./runs)")
+    p.add_argument("--seed", type=int, help="override the config's seed")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value by dotted key, YAML-typed (e.g. training.lr=3e-4); repeatable")
+    p.set_defaults(func=run)
+
+
+def parse_overrides(items: list[str]) -> dict:
+    import yaml
+
+    from rlexec.errors import ConfigError
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from rlexec.training.runner import latest_run, train
+    from rlexec.training.spec import TrainSpec
+
+    console = make_console()
+    spec = TrainSpec.from_yaml(args.config)
+    overrides = parse_overrides(args.set)
+    if args.seed is not None:
+        overrides["seed"] = args.seed
+    if overrides:
+        spec = spec.with_overrides(overrides)
+    resume = None
+    if args.resume:
+        resume = latest_run(args.out, spec.name) if args.resume == "latest" else args.resume
+
+    def report(line: dict) -> None:
+        figures = "  ".join(f"{k}={v:.4g}" for k, v in line.items() if k != "iteration" and isinstance(v, float))
+        console.print(f"[bold]iter {line['iteration']}[/bold]  {figures}", highlight=False)
+
+    console.print(f"training [bold]{spec.algorithm}[/bold] ({spec.name}) from {args.config}, seed {spec.seed}")
+    run_dir = train(spec, out=args.out, resume=resume, local=args.local, on_iteration=report)
+    console.print(f"run folder: {run_dir}")
+    return 0

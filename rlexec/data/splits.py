@@ -1,0 +1,159 @@
+"""Train / validation / test splits of minute-bar data by day and by ticker.
+
+A split says which (symbol, day) sessions may *host* parent orders in each part. Every session
+stays loaded, because an order needs its earlier sessions for history (feature normalisation, the
+VWAP profile, order sizing): a test order on Friday reads Thursday's bars, but no training order
+ever starts on Friday. Tickers in ``test_only_symbols`` host no training or validation order at all,
+so the test part also measures generalisation to tickers the policy never traded.
+
+Presets (rlexec's choices, documented in the README):
+
+* ``us_equity_1min``: the 16 tickers of ``shared/data/us_equity_1min`` (2019-02-11..15). The 11th
+  is history only; train on the 12th and 13th, validate on the 14th, test on the 15th. Held-out
+  tickers: every fourth in alphabetical order from the fourth (GLD, MU, SLV, V).
+* ``sample``: the package's shipped AAPL, JPM, MSFT, SPY sample with the same days; SPY is held out.
+
+Data under a folder named ``eval`` is refused: it is held out from everything the project fits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from rlexec.configs import config_from_dict
+from rlexec.data.loaders import read_many, sample_files
+from rlexec.data.orders import Order, OrderGenerator
+from rlexec.data.panel import MarketData
+from rlexec.errors import ConfigError
+
+PARTS = ("train", "validation", "test")
+BAR_SUFFIXES = (".csv", ".csv.gz", ".parquet")
+
+_FEB_2019 = {
+    "train_days": ("2019-02-12", "2019-02-13"),
+    "validation_days": ("2019-02-14",),
+    "test_days": ("2019-02-15",),
+}
+PRESETS: dict[str, dict] = {
+    # relative to the repository root (the checkout holding this package), where ../shared sits
+    "us_equity_1min": {"data": (str(Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "us_equity_1min"),), "test_only_symbols": ("GLD", "MU", "SLV", "V"),
+                       **_FEB_2019},
+    "sample": {"data": (), "test_only_symbols": ("SPY",), **_FEB_2019},
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataSplit:
+    """Which sessions host orders in each part. ``data`` = bar files or folders; empty = shipped sample."""
+
+    data: tuple[str, ...] = ()
+    train_days: tuple[str, ...] = ()
+    validation_days: tuple[str, ...] = ()
+    test_days: tuple[str, ...] = ()
+    test_only_symbols: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("train_days", "validation_days", "test_days"):
+            for day in getattr(self, name):
+                _parse_day(day, name)
+        parts = [set(self.train_days), set(self.validation_days), set(self.test_days)]
+        if (parts[0] & parts[1]) or (parts[0] & parts[2]) or (parts[1] & parts[2]):
+            raise ConfigError(f"DataSplit: a day appears in more than one part: {self.train_days}, "
+                              f"{self.validation_days}, {self.test_days}")
+        for path in self.files():
+            if "eval" in Path(path).resolve().parts:
+                raise ConfigError(f"DataSplit.data: {path} is under an 'eval' folder, which is held out from training, "
+                                  "validation and tuning")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "DataSplit":
+        """A mapping of fields, or ``{"preset": name, ...overrides}``."""
+        data = dict(data or {})
+        preset = data.pop("preset", None)
+        if preset is not None:
+            if preset not in PRESETS:
+                raise ConfigError(f"DataSplit.preset must be one of {sorted(PRESETS)}, got {preset!r}")
+            data = {**PRESETS[preset], **data}
+        tuples = {k: _string_tuple(k) for k in ("data", "train_days", "validation_days", "test_days", "test_only_symbols")}
+        return config_from_dict(cls, data, converters=tuples)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def files(self) -> list[Path]:
+        if not self.data:
+            return sample_files()
+        out: list[Path] = []
+        for entry in self.data:
+            path = Path(entry).expanduser()
+            if path.is_dir():
+                found = sorted(p for p in path.iterdir() if p.name.endswith(BAR_SUFFIXES))
+                if not found:
+                    raise ConfigError(f"DataSplit.data: {path} holds no bar files ({', '.join(BAR_SUFFIXES)})")
+                out.extend(found)
+            elif path.exists():
+                out.append(path)
+            else:
+                raise ConfigError(f"DataSplit.data: {path} does not exist")
+        return out
+
+    def market(self) -> MarketData:
+        return _load_market(tuple(str(p.resolve()) for p in self.files()))
+
+    def days(self, part: str) -> tuple[dt.date, ...]:
+        if part not in PARTS:
+            raise ConfigError(f"split part must be one of {PARTS}, got {part!r}")
+        return tuple(_parse_day(d, f"{part}_days") for d in getattr(self, f"{part}_days"))
+
+    def sessions(self, market: MarketData, part: str) -> frozenset[tuple[str, dt.date]]:
+        """The (symbol, date) sessions that host orders in ``part``."""
+        days = set(self.days(part))
+        unknown = set(self.test_only_symbols) - set(market.symbols)
+        if unknown:
+            raise ConfigError(f"DataSplit.test_only_symbols: {sorted(unknown)} not in the data ({list(market.symbols)})")
+        hosts = frozenset(
+            (s, d) for s, d in zip(market.row_symbols, market.dates)
+            if d in days and (part == "test" or s not in self.test_only_symbols)
+        )
+        if not hosts:
+            raise ConfigError(f"split part {part!r} has no session in the data (days {sorted(map(str, days))})")
+        return hosts
+
+    def order_generator(self, market: MarketData, part: str, horizon_minutes: int,
+                        size_fraction: tuple[float, float] = (0.001, 0.01)) -> OrderGenerator:
+        return OrderGenerator(horizon_minutes=horizon_minutes, size_fraction=size_fraction,
+                              sessions=self.sessions(market, part))
+
+    def orders(self, market: MarketData, part: str, count: int, seed: int, horizon_minutes: int) -> list[Order]:
+        import numpy as np
+
+        return self.order_generator(market, part, horizon_minutes).sample(market, np.random.default_rng(seed), count)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_market(files: tuple[str, ...]) -> MarketData:
+    """One parse per process: every env of an EnvRunner shares the same arrays."""
+    return MarketData.from_table(read_many(list(files)), source=", ".join(os.path.basename(f) for f in files[:3])
+                                 + (" ..." if len(files) > 3 else ""))
+
+
+def _parse_day(text: str, field: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(str(text))
+    except ValueError:
+        raise ConfigError(f"DataSplit.{field}: {text!r} is not a YYYY-MM-DD date") from None
+
+
+def _string_tuple(field: str):
+    def convert(value) -> tuple[str, ...]:
+        if isinstance(value, (str, os.PathLike, dt.date)):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"DataSplit.{field} must be a list, got {value!r}")
+        return tuple(str(v) for v in value)
+
+    return convert
