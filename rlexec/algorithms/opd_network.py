@@ -101,8 +101,10 @@ class OPDRecurrentModule(TorchRLModule, ValueFunctionAPI):
             market = last[0]
         else:
             step = torch.round(private[:, 1] * self.n_steps).long().clamp(0, self.n_steps)
-            index = (self.lookback_windows + step - 1).clamp(min=0)
-            market = sequence[torch.arange(batch), index]
+            index = self.lookback_windows + step - 1
+            market = sequence[torch.arange(batch), index.clamp(min=0)]
+            # No closed window yet (no lookback, t = 0): the GRU's initial state, never window 0 (the future).
+            market = torch.where((index >= 0).unsqueeze(-1), market, torch.zeros_like(market))
         return self.trunk(torch.cat([market, torch.relu(self.private_fc(private))], dim=1))
 
     def _forward(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:

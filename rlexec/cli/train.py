@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 
 from rlexec.cli import make_console
 
@@ -35,8 +36,14 @@ def parse_overrides(items: list[str]) -> dict:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
-        out[key.strip()] = yaml.safe_load(value)
+        parsed = yaml.safe_load(value)
+        if isinstance(parsed, str) and _SCIENTIFIC.fullmatch(value.strip()):
+            parsed = float(parsed)  # YAML 1.1 reads 3e-4 (no dot) as a string
+        out[key.strip()] = parsed
     return out
+
+
+_SCIENTIFIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -48,8 +48,8 @@ PROGRESS_KEYS = {
     "time_this_iter_s": ("time_this_iter_s",),
     "sample_time_s": ("timers", "env_runner_sampling_timer"),
     "learn_time_s": ("timers", "learner_update_timer"),
-    "env_runner_restarts": ("env_runner_group", "num_remote_env_runner_restarts"),
-    "healthy_env_runners": ("env_runner_group", "num_healthy_workers"),
+    "env_runner_restarts": ("fault_tolerance", "num_remote_worker_restarts"),  # RLlib 2.60 result keys
+    "healthy_env_runners": ("fault_tolerance", "num_healthy_workers"),
 }
 
 

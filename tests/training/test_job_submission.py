@@ -1,0 +1,259 @@
+"""Ray jobs on a real (single-node, loopback) Ray cluster with token authentication.
+
+A module fixture starts ``ray start --head --block`` under this process, bound to 127.0.0.1, with its
+own ports and temp dir, and stops it in its finalizer (by the id of the process it started), even
+when a test fails. On it:
+
+* clients without the token, or with a wrong one, are refused (default run);
+* ``cluster/submit`` submits a cheap job (``rlexec --help``) and it succeeds (default run);
+* ``rlexec train configs/smoke.yaml`` submitted through the Job Submission API trains and writes its
+  checkpoint and ``run.json`` (``slow``: with the head's start it takes over a minute on the shared
+  2-core machine; run with ``pytest -m slow``).
+
+Nothing here calls ``ray.init``: the test session may hold its own local Ray.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("aiohttp", reason="the Ray job server needs ray[default]")
+
+REPO = Path(__file__).resolve().parents[2]
+HEAD_START_TIMEOUT_S = 120
+JOB_TIMEOUT_S = 180
+# What the job's working directory leaves out (gitignore syntax, as in cluster/submit).
+EXCLUDES = ["runs/", ".git/", "**/__pycache__/", "*.pyc", "*.egg-info/", ".pytest_cache/", "build/", "dist/",
+            ".venv/", "benchmarks/results/", "tune_results/"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pids_using(marker: str, gcs_address: str | None = None) -> list[int]:
+    """Processes of one test head: the command line mentions ``marker`` (its private temp dir: GCS,
+    raylet, dashboard, workers) or, with ``gcs_address``, the environment points RAY_ADDRESS at it
+    (job drivers)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            found = marker in cmdline
+            if not found and gcs_address:
+                found = f"RAY_ADDRESS={gcs_address}".encode() in (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if found:
+            pids.append(int(entry.name))
+    return pids
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _head_env(ports: dict[str, int]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS",)}
+    env.update({
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_AUTH_MODE": "token",                 # explicit: never run this cluster without auth
+        # single-node mode: Ray advertises and binds 127.0.0.1 instead of the host's address
+        # (plain --node-ip-address=127.0.0.1 is rewritten to the host IP by Ray 2.60)
+        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+        # fixed default metric ports would collide with other heads on a shared machine
+        "AUTOSCALER_METRIC_PORT": str(ports["autoscaler_metrics"]),
+        "DASHBOARD_METRIC_PORT": str(ports["dashboard_metrics"]),
+    })
+    return env
+
+
+def _ensure_token() -> None:
+    """Ray 2.60 starts a head without auth when RAY_AUTH_MODE is unset and no token exists; we set
+    RAY_AUTH_MODE=token, which needs a token: create the default one if none is configured."""
+    if os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH"):
+        return
+    if not (Path.home() / ".ray" / "auth_token").exists():
+        subprocess.run(["ray", "get-auth-token", "--generate"], check=True, capture_output=True, timeout=60)
+
+
+def _stop_head(proc: subprocess.Popen, temp_dir: str, gcs_address: str) -> None:
+    """End the ``ray start --block`` process this fixture started, then anything of its cluster left."""
+    if proc.poll() is None:
+        # SIGTERM to the `ray start` process alone: its handler stops raylet, dashboard and GCS in order
+        # (signalling the whole group at once kills GCS first and the drain then waits ~30 s for it).
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=45)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # the leader is not reaped yet: the group is still ours
+            proc.wait(timeout=10)
+    deadline = time.monotonic() + 20
+    while (left := _pids_using(temp_dir, gcs_address)) and time.monotonic() < deadline:
+        for pid in left:  # this head's raylet, workers, job drivers: all started by this fixture's head
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+def ray_head():
+    """A Ray head bound to loopback with token auth; yields its addresses; always stopped afterwards."""
+    if shutil.which("ray") is None:
+        pytest.skip("the `ray` command is not on PATH")
+    _ensure_token()
+    temp_dir = tempfile.mkdtemp(prefix="rjs", dir="/tmp")  # short: Ray's unix socket paths are length-limited
+    ports = {name: _free_port() for name in ("gcs", "dashboard", "agent", "autoscaler_metrics", "dashboard_metrics",
+                                             "client")}
+    cmd = ["ray", "start", "--head", "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1",
+           f"--port={ports['gcs']}", f"--dashboard-port={ports['dashboard']}",
+           f"--dashboard-agent-listen-port={ports['agent']}", "--num-cpus=2", f"--temp-dir={temp_dir}", "--block"]
+    if importlib.util.find_spec("grpc") is not None:  # Ray Client installed: keep it off the shared 10001
+        cmd.insert(-1, f"--ray-client-server-port={ports['client']}")
+    log_path = Path(temp_dir) / "ray_start.log"
+    log = open(log_path, "w")
+    proc = subprocess.Popen(cmd, env=_head_env(ports), stdout=log, stderr=subprocess.STDOUT, cwd=temp_dir,
+                            start_new_session=True)
+    address = f"http://127.0.0.1:{ports['dashboard']}"
+    try:
+        _wait_for_job_api(proc, address, log_path)
+        yield {"address": address, "gcs": f"127.0.0.1:{ports['gcs']}", "temp_dir": temp_dir}
+    finally:
+        _stop_head(proc, temp_dir, f"127.0.0.1:{ports['gcs']}")
+        log.close()
+        left = [pid for pid in _pids_using(temp_dir) if "raylet" in _cmdline(pid)]
+        shutil.rmtree(temp_dir, ignore_errors=True)
+        assert not left, f"raylet(s) of the test head still running: {left}"
+
+
+def _wait_for_job_api(proc: subprocess.Popen, address: str, log_path: Path) -> None:
+    """Until the dashboard answers (with 401: it is up and wants a token) or the head dies."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + HEAD_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"ray start exited with {proc.returncode}:\n{log_path.read_text()[-4000:]}")
+        try:
+            urllib.request.urlopen(f"{address}/api/version", timeout=2)
+            return
+        except urllib.error.HTTPError as exc:
+            if exc.code in (401, 403):
+                return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"the job API at {address} did not come up in {HEAD_START_TIMEOUT_S} s:\n"
+                f"{log_path.read_text()[-4000:]}")
+
+
+def _client(address: str, monkeypatch):
+    """A JobSubmissionClient in token mode. RAY_AUTH_MODE=token is what makes Ray's client send the
+    token; Ray reads that mode once per process, so if this process already fixed another mode the
+    same token (Ray's own loader: RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token) goes in the header."""
+    from ray._raylet import AuthenticationMode, AuthenticationTokenLoader, get_authentication_mode
+    from ray.job_submission import JobSubmissionClient
+
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    headers = None
+    if get_authentication_mode() != AuthenticationMode.TOKEN:
+        token = AuthenticationTokenLoader.instance().get_raw_token(ignore_auth_mode=True)
+        headers = {"Authorization": f"Bearer {token}"}
+    return JobSubmissionClient(address, headers=headers)
+
+
+def _submit_in_subprocess(address: str, env_changes: dict[str, str | None]) -> subprocess.Popen:
+    """A submission from a fresh process, so its auth settings cannot leak into this one."""
+    env = dict(os.environ)
+    for key, value in env_changes.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    code = textwrap.dedent(f"""
+        from ray.job_submission import JobSubmissionClient
+        client = JobSubmissionClient({address!r})
+        print("SUBMITTED", client.submit_job(entrypoint="echo should-not-run"))
+    """)
+    return subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def test_submission_without_token_is_refused(ray_head):
+    no_token = {"RAY_AUTH_TOKEN": None, "RAY_AUTH_TOKEN_PATH": None}
+    clients = {  # both at once: each pays for importing Ray
+        "no token": _submit_in_subprocess(ray_head["address"], {**no_token, "RAY_AUTH_MODE": "disabled"}),
+        "wrong token": _submit_in_subprocess(ray_head["address"], {**no_token, "RAY_AUTH_MODE": "token",
+                                                                   "RAY_AUTH_TOKEN": "not-the-token"}),
+    }
+    expected = {"no token": "Missing authentication token", "wrong token": "Invalid authentication token"}
+    for name, proc in clients.items():
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode != 0 and "SUBMITTED" not in out, f"{name}: {out}{err[-2000:]}"
+        assert expected[name] in err, f"{name}: {err[-2000:]}"
+
+
+def test_cluster_submit_script_reaches_the_cluster(ray_head):
+    """``cluster/submit`` sets token mode itself: a cheap job (``rlexec --help``) goes through."""
+    env = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}
+    result = subprocess.run([str(REPO / "cluster" / "submit"), "--address", ray_head["address"], "--", "--help"],
+                            env=env, capture_output=True, text=True, timeout=180, cwd=tempfile.gettempdir())
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    assert "succeeded" in output, output[-4000:]
+    assert "ray job logs --address" in result.stdout
+    assert "usage: rlexec" in output, output[-4000:]   # the job ran `rlexec --help` on the cluster
+
+
+@pytest.mark.slow  # ~45-60 s on the shared 2-core machine, on top of the head's start
+def test_train_job_on_token_auth_cluster(ray_head, tmp_path, monkeypatch):
+    from ray.job_submission import JobStatus
+
+    client = _client(ray_head["address"], monkeypatch)
+    out = tmp_path / "out"
+    job_id = client.submit_job(
+        entrypoint=f"rlexec train configs/smoke.yaml --out {out}",
+        runtime_env={"working_dir": str(REPO), "excludes": EXCLUDES},
+    )
+    deadline = time.monotonic() + JOB_TIMEOUT_S
+    status = client.get_job_status(job_id)
+    while not status.is_terminal() and time.monotonic() < deadline:
+        time.sleep(1)
+        status = client.get_job_status(job_id)
+    if status != JobStatus.SUCCEEDED:
+        logs = client.get_job_logs(job_id)
+        if not status.is_terminal():
+            client.stop_job(job_id)
+        pytest.fail(f"job {job_id} ended {status} (timeout {JOB_TIMEOUT_S} s); logs:\n{logs[-6000:]}")
+
+    runs = sorted((out / "train" / "smoke").iterdir())
+    assert len(runs) == 1, runs
+    run_dir = runs[0]
+    latest = json.loads((run_dir / "checkpoints" / "latest.json").read_text())
+    assert latest["iteration"] == 2
+    assert (run_dir / "checkpoints" / latest["path"] / "rllib_checkpoint.json").exists()
+    record = json.loads((run_dir / "run.json").read_text())
+    assert ray_head["gcs"] in record["ray"], record["ray"]   # the job attached to this cluster
+    assert len((run_dir / "progress.jsonl").read_text().splitlines()) == 2

@@ -1,0 +1,234 @@
+"""``rlexec tune``: the sweep YAML, a tiny real sweep on the shipped sample, and resuming a killed sweep."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rlexec.errors import ConfigError
+from rlexec.training.sweep import SweepSpec, tune_domain
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE_OVERRIDES = {  # configs/opds.yaml shrunk to the shipped sample and a few hundred steps per iteration
+    "env_runners.num_env_runners": 0,
+    "env_runners.num_envs_per_env_runner": 4,
+    "environment.env_config.split": {"preset": "sample"},
+    "training.train_batch_size_per_learner": 128,
+    "training.minibatch_size": 64,
+    "training.num_epochs": 1,
+    "evaluation.evaluation_interval": 1,
+    "evaluation.evaluation_duration": 8,
+    "evaluation.evaluation_duration_unit": "episodes",
+    "evaluation.evaluation_config": {"env_config": {"split": {"preset": "sample"}, "part": "validation"}},
+}
+
+
+def sweep_yaml(folder: Path, name: str = "tiny", **changes) -> Path:
+    data = {
+        "name": name,
+        "base": str(REPO / "configs" / "opds.yaml"),
+        "overrides": dict(SAMPLE_OVERRIDES),
+        "param_space": {"training.lr": {"loguniform": [1.0e-5, 1.0e-3]},
+                        "environment.env_config.execution.reward.alpha": {"choice": [50.0, 100.0]}},
+        "metric": "evaluation_return_mean",
+        "mode": "max",
+        "num_samples": 3,
+        "max_concurrent": 2,
+        "search": {"algorithm": "optuna", "sampler": "tpe", "seed": 0},
+        "scheduler": {"type": "asha", "grace_period": 1},
+        "stop": {"training_iterations": 2},
+        "checkpoint_frequency": 1,
+        **changes,
+    }
+    data = {k: v for k, v in data.items() if v is not None}
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+# -------------------------------------------------------------------------------------- SweepSpec
+
+
+def test_sweep_spec_reads_the_shipped_sweep_and_the_base_config():
+    sweep = SweepSpec.from_yaml(REPO / "tune_configs" / "opds_lr_alpha.yaml")
+    assert sweep.name == "opds_lr_alpha" and sweep.metric == "evaluation_return_mean" and sweep.mode == "max"
+    assert sweep.base.algorithm == "opd" and sweep.base.name == "opds"
+    assert sweep.base.stop == {"training_iterations": 15}
+    assert sweep.base.sections["env_runners"]["num_env_runners"] == 0  # the overrides reach the base
+    assert sweep.base.sections["training"]["distillation_coeff"] == 0.0
+    assert sweep.search == {"algorithm": "optuna", "sampler": "tpe", "seed": 0}
+    assert sweep.scheduler == {"type": "asha", "grace_period": 3, "reduction_factor": 2}
+    assert set(sweep.param_space) == {"training.lr", "environment.env_config.execution.reward.alpha"}
+
+
+def test_sweep_spec_relative_base_and_defaults(tmp_path):
+    (tmp_path / "configs").mkdir()
+    base = yaml.safe_load((REPO / "configs" / "opds.yaml").read_text())
+    (tmp_path / "configs" / "mine.yaml").write_text(yaml.safe_dump(base))
+    (tmp_path / "sweeps").mkdir()
+    path = tmp_path / "sweeps" / "small.yaml"
+    path.write_text(yaml.safe_dump({"base": "../configs/mine.yaml", "param_space": {"training.lr": {"choice": [1e-4]}}}))
+    sweep = SweepSpec.from_yaml(path)
+    assert sweep.name == "small" and sweep.num_samples == 4 and sweep.max_concurrent == 2
+    assert sweep.search["algorithm"] == "optuna" and sweep.scheduler == {"type": "asha"}
+    assert sweep.base.source == str(path.parent / "../configs/mine.yaml")
+
+
+@pytest.mark.parametrize(
+    "changes, match",
+    [
+        ({"param_space": {"training.lr": {"normal": [0, 1]}}}, r"param_space\.training\.lr must be one of"),
+        ({"param_space": {"training.lr": {"uniform": [0, 1], "choice": [1]}}}, r"param_space\.training\.lr"),
+        ({"param_space": {"training.lr": [1e-4, 1e-3]}}, r"param_space\.training\.lr"),
+        ({"param_space": {}}, r"param_space must map"),
+        ({"param_space": {"stop.training_iterations": {"choice": [0, 5]}}}, r"stop\.training_iterations"),
+        ({"param_space": {"trainer.lr": {"choice": [1e-4]}}}, r"unknown top-level key.*trainer"),
+        ({"searcher": {"algorithm": "optuna"}}, r"unknown key.*searcher"),
+        ({"search": {"algorithm": "hebo"}}, r"search\.algorithm must be one of"),
+        ({"scheduler": {"type": "pbt"}}, r"scheduler\.type must be one of"),
+        ({"mode": "maximise"}, r"mode must be 'max' or 'min'"),
+        ({"base": None}, r"'base' \(a training config\) is required"),
+        ({"base": "no_such_config.yaml"}, r"no_such_config.yaml: config file not found"),
+        ({"overrides": {"training.lr.x": 1}}, r"non-mapping"),
+    ],
+)
+def test_sweep_spec_errors(tmp_path, changes, match):
+    path = sweep_yaml(tmp_path, "bad", **changes)
+    with pytest.raises(ConfigError, match=match) as info:
+        SweepSpec.from_yaml(path)
+    if "base" not in changes:
+        assert str(path) in str(info.value) or "opds.yaml" in str(info.value)
+
+
+def test_sweep_spec_bad_optuna_sampler_is_an_error(tmp_path):
+    from rlexec.training.sweep import _optuna_searcher
+
+    sweep = SweepSpec.from_yaml(sweep_yaml(tmp_path, search={"algorithm": "optuna", "sampler": "cmaes"}))
+    with pytest.raises(ConfigError, match="search.sampler must be one of"):
+        _optuna_searcher(sweep)
+
+
+def test_tune_domains():
+    from ray.tune.search.sample import Categorical, Float, Integer
+
+    assert isinstance(tune_domain({"choice": [1, 2]}), Categorical)
+    lr = tune_domain({"loguniform": [1e-5, 1e-3]})
+    assert isinstance(lr, Float) and lr.lower == 1e-5 and lr.upper == 1e-3
+    assert isinstance(tune_domain({"randint": [1, 4]}), Integer)
+
+
+# -------------------------------------------------------------------------------- a tiny sweep
+
+
+def read_trials(experiment: Path) -> list[dict]:
+    with open(experiment / "trials.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def trial_dirs(experiment: Path) -> list[Path]:
+    return sorted(p for p in experiment.iterdir() if p.is_dir() and p.name.startswith("trial_trainable"))
+
+
+def result_lines(trial: Path) -> list[dict]:
+    path = trial / "result.json"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def test_tiny_sweep_finishes_with_best_and_trials(ray_session, tmp_path):
+    from rlexec.training.sweep import run_sweep
+
+    sweep = SweepSpec.from_yaml(sweep_yaml(tmp_path, num_samples=2))  # two concurrent trials: one round
+    summary = run_sweep(sweep, out=tmp_path / "runs", local=True)
+    experiment = tmp_path / "runs" / "tune" / "tiny"
+    assert summary["experiment"] == str(experiment)
+    assert summary["trials"] == 2 and summary["errors"] == 0
+
+    best = json.loads((experiment / "best.json").read_text())
+    assert best == json.loads(json.dumps(summary))
+    assert set(best["best_params"]) == {"training.lr", "environment.env_config.execution.reward.alpha"}
+    assert 1e-5 <= best["best_params"]["training.lr"] <= 1e-3
+    assert best["best_params"]["environment.env_config.execution.reward.alpha"] in (50.0, 100.0)
+    assert best["best_checkpoint"] and Path(best["best_checkpoint"]).is_dir()
+
+    rows = read_trials(experiment)
+    assert len(rows) == 2
+    scores = [float(r["evaluation_return_mean"]) for r in rows]
+    assert best["best_evaluation_return_mean"] == pytest.approx(max(scores))
+    assert len({float(r["config/training.lr"]) for r in rows}) == 2, "the searcher proposed two learning rates"
+    assert all(1 <= int(r["training_iteration"]) <= 2 for r in rows)
+    record = json.loads((experiment / "rlexec_run.json").read_text())
+    assert record["config"]["sweep"] == sweep.source
+
+    # A trial's checkpoint is an ordinary RLlib checkpoint: the module loads without Ray's help.
+    from rlexec.training.checkpoints import load_module
+
+    module = load_module(best["best_checkpoint"])
+    assert type(module).__name__ == "OPDRecurrentModule"
+
+    # Running the finished sweep again restores it instead of starting over.
+    again = run_sweep(sweep, out=tmp_path / "runs", local=True)
+    assert again["trials"] == 2 and again["best_params"] == summary["best_params"]
+    assert len(trial_dirs(experiment)) == 2
+
+
+@pytest.mark.slow
+def test_killed_sweep_resumes_where_it_stopped(tmp_path):
+    """Kill the sweep driver (its whole process group) after the first trial result; rerun the same command."""
+    path = sweep_yaml(tmp_path, "resumable", num_samples=3, max_concurrent=1, stop={"training_iterations": 3},
+                      scheduler={"type": "fifo"})
+    out = tmp_path / "runs"
+    experiment = out / "tune" / "resumable"
+    command = [sys.executable, "-m", "rlexec.cli.main", "tune", str(path), "--local", "--out", str(out)]
+    env = {**os.environ, "RAY_DEDUP_LOGS": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+    env.pop("RAY_ADDRESS", None)
+
+    log = open(tmp_path / "first.log", "w")
+    first = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and first.poll() is None:
+            if experiment.is_dir() and any(result_lines(t) for t in trial_dirs(experiment)):
+                break
+            time.sleep(0.5)
+        assert first.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
+        assert any(result_lines(t) for t in trial_dirs(experiment)), "no trial result within the deadline"
+    finally:
+        try:
+            os.killpg(first.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        first.wait(timeout=30)
+        log.close()
+    time.sleep(2)
+    try:  # anything of that Ray instance still in the group (raylet, workers) goes too
+        os.killpg(first.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+    before = {t.name: result_lines(t) for t in trial_dirs(experiment)}
+    assert not (experiment / "best.json").exists()
+    started = [name for name, lines in before.items() if lines]
+    assert started and list(experiment.glob("experiment_state-*.json"))
+
+    second = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert "resuming the interrupted sweep" in second.stdout
+
+    after = {t.name: result_lines(t) for t in trial_dirs(experiment)}
+    assert len(after) == 3 and set(before) <= set(after), "the same trials, none restarted under a new name"
+    rows = read_trials(experiment)
+    assert len(rows) == 3 and all(int(r["training_iteration"]) == 3 for r in rows)
+    for name in started:  # continued from its checkpoint: iterations 1..3, each once
+        iterations = [line["training_iteration"] for line in after[name]]
+        assert iterations == [1, 2, 3], (name, iterations)
+        assert after[name][0] == before[name][0]
+    assert json.loads((experiment / "best.json").read_text())["trials"] == 3
