@@ -7,8 +7,8 @@ when a test fails. On it:
 * clients without the token, or with a wrong one, are refused (default run);
 * ``cluster/submit`` submits a cheap job (``rlexec --help``) and it succeeds (default run);
 * ``rlexec train configs/smoke.yaml`` submitted through the Job Submission API trains and writes its
-  checkpoint and ``run.json`` (``slow``: with the head's start it takes over a minute on the shared
-  2-core machine; run with ``pytest -m slow``).
+  checkpoint and ``run.json`` (about a minute on a 2-core machine; kept in the default run because
+  it is the path ``cluster/submit`` users take).
 
 Nothing here calls ``ray.init``: the test session may hold its own local Ray.
 """
@@ -227,7 +227,6 @@ def test_cluster_submit_script_reaches_the_cluster(ray_head):
     assert "usage: rlexec" in output, output[-4000:]   # the job ran `rlexec --help` on the cluster
 
 
-@pytest.mark.slow  # ~45-60 s on the shared 2-core machine, on top of the head's start
 def test_train_job_on_token_auth_cluster(ray_head, tmp_path, monkeypatch):
     from ray.job_submission import JobStatus
 
