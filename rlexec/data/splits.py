@@ -24,6 +24,8 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+
 from rlexec.configs import config_from_dict
 from rlexec.data.loaders import read_many, sample_files
 from rlexec.data.orders import Order, OrderGenerator
@@ -129,8 +131,6 @@ class DataSplit:
                               sessions=self.sessions(market, part))
 
     def orders(self, market: MarketData, part: str, count: int, seed: int, horizon_minutes: int) -> list[Order]:
-        import numpy as np
-
         return self.order_generator(market, part, horizon_minutes).sample(market, np.random.default_rng(seed), count)
 
 

@@ -103,7 +103,7 @@ def train(
                                                   "iteration": algo.iteration, "ray": where})
         started = time.monotonic()
         result: dict[str, Any] = {}
-        while not _should_stop(spec.stop, algo.iteration, result, time.monotonic() - started):
+        while not should_stop(spec.stop, algo.iteration, result, time.monotonic() - started):
             result = algo.train()
             line = progress_line(result, algo.iteration)
             _append(run_dir / "progress.jsonl", line)
@@ -141,7 +141,7 @@ def progress_line(result: dict[str, Any], iteration: int) -> dict[str, Any]:
     return line
 
 
-def _should_stop(stop: dict[str, float], iteration: int, result: dict[str, Any], elapsed: float) -> bool:
+def should_stop(stop: dict[str, float], iteration: int, result: dict[str, Any], elapsed: float) -> bool:
     if "training_iterations" in stop and iteration >= stop["training_iterations"]:
         return True
     steps = (result.get("env_runners") or {}).get("num_env_steps_sampled_lifetime", 0) if result else 0

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,7 +110,7 @@ def trial_trainable(trial_params: dict[str, Any], *, base: TrainSpec, checkpoint
     import ray.tune
     from ray.tune import Checkpoint
 
-    from rlexec.training.runner import _should_stop, progress_line
+    from rlexec.training.runner import progress_line, should_stop
     from rlexec.training.spec import build_algorithm_config
 
     spec = base.with_overrides(dict(trial_params))
@@ -121,10 +122,12 @@ def trial_trainable(trial_params: dict[str, Any], *, base: TrainSpec, checkpoint
             with checkpoint.as_directory() as folder:
                 algo.restore_from_path(folder)
         result: dict[str, Any] = {}
-        while not _should_stop(spec.stop, algo.iteration, result, 0.0):
+        started = time.monotonic()
+        while not should_stop(spec.stop, algo.iteration, result, time.monotonic() - started):
             result = algo.train()
             line = progress_line(result, algo.iteration)
-            if every and (algo.iteration % every == 0 or _should_stop(spec.stop, algo.iteration, result, 0.0)):
+            if every and (algo.iteration % every == 0
+                          or should_stop(spec.stop, algo.iteration, result, time.monotonic() - started)):
                 with tempfile.TemporaryDirectory() as folder:
                     algo.save_to_path(folder)
                     ray.tune.report(line, checkpoint=Checkpoint.from_directory(folder))
