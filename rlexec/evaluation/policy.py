@@ -12,13 +12,12 @@ import os
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from rlexec.envs.config import ExecutionConfig
 from rlexec.envs.engine import ExecState
 from rlexec.envs.interpreters import DiscreteActionInterpreter, ObservationInterpreter
 from rlexec.errors import ConfigError
-from rlexec.training.checkpoints import CheckpointError, latest_checkpoint, load_module
+from rlexec.training.checkpoints import load_module, trained_run
 
 
 class PolicyStrategy:
@@ -32,13 +31,7 @@ class PolicyStrategy:
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, name: str | None = None) -> "PolicyStrategy":
         """``path``: a run folder, a folder of runs, or a checkpoint; the env settings come from the run's config."""
-        checkpoint = latest_checkpoint(path)
-        run_dir = checkpoint.parent.parent
-        config_file = run_dir / "config.yaml"
-        if not config_file.exists():
-            raise CheckpointError(f"{checkpoint}: no config.yaml in its run folder {run_dir}; "
-                                  "evaluate a checkpoint written by `rlexec train`")
-        run_config = yaml.safe_load(config_file.read_text()) or {}
+        checkpoint, run_config = trained_run(path)
         environment = run_config.get("environment") or {}
         if environment.get("env", "bar") != "bar":
             raise ConfigError(f"{path}: --policy evaluates bar-env policies; this run trained on {environment.get('env')!r}")
@@ -50,41 +43,33 @@ class PolicyStrategy:
                    oracle=bool(env_config.get("oracle", False)))
 
     def actions(self, state: ExecState) -> np.ndarray:
-        import torch
-        from ray.rllib.core.columns import Columns
-
-        obs = torch.from_numpy(np.ascontiguousarray(self.observe(state)))
-        with torch.no_grad():
-            logits = self.module.forward_inference({Columns.OBS: obs})[Columns.ACTION_DIST_INPUTS]
-        return logits.argmax(-1).numpy()
+        return greedy_actions(self.module, self.observe(state))
 
     def fractions(self, state: ExecState) -> np.ndarray:
         return self.to_fraction(self.actions(state))
 
 
-def greedy_actor(module):
-    """``observation -> action`` for one env: the module's own ``actions`` output if it has one, else argmax."""
+def greedy_actions(module, observations: np.ndarray) -> np.ndarray:
+    """(N,) actions for (N, obs) observations: the module's own ``actions`` output if it has one, else argmax."""
     import torch
     from ray.rllib.core.columns import Columns
 
-    def act(observation: np.ndarray) -> int:
-        obs = torch.from_numpy(np.asarray(observation, dtype=np.float32)[None])
-        with torch.no_grad():
-            out = module.forward_inference({Columns.OBS: obs})
-        if Columns.ACTIONS in out:
-            return int(np.asarray(out[Columns.ACTIONS]).reshape(-1)[0])
-        return int(out[Columns.ACTION_DIST_INPUTS].argmax(-1)[0])
+    obs = torch.from_numpy(np.ascontiguousarray(observations, dtype=np.float32))
+    with torch.no_grad():
+        out = module.forward_inference({Columns.OBS: obs})
+    if Columns.ACTIONS in out:
+        return np.asarray(out[Columns.ACTIONS]).reshape(-1)
+    return out[Columns.ACTION_DIST_INPUTS].argmax(-1).numpy()
 
-    return act
+
+def greedy_actor(module):
+    """``observation -> action`` for one env."""
+    return lambda observation: int(greedy_actions(module, np.asarray(observation)[None])[0])
 
 
 def lob_policy_from_checkpoint(path: str | os.PathLike) -> tuple[str, str, object, dict]:
     """(name, broker, actor, env_config) of an LOB-env run (e.g. a Q-learned broker expert)."""
-    checkpoint = latest_checkpoint(path)
-    config_file = checkpoint.parent.parent / "config.yaml"
-    if not config_file.exists():
-        raise CheckpointError(f"{checkpoint}: no config.yaml in its run folder; evaluate a run of `rlexec train`")
-    run_config = yaml.safe_load(config_file.read_text()) or {}
+    checkpoint, run_config = trained_run(path)
     environment = run_config.get("environment") or {}
     if environment.get("env") != "lob":
         raise ConfigError(f"{path}: --env lob --policy needs a policy trained on the LOB env, "

@@ -71,6 +71,18 @@ def latest_checkpoint(path: str | os.PathLike) -> Path:
     return complete[-1]
 
 
+def trained_run(path: str | os.PathLike) -> tuple[Path, dict]:
+    """(algorithm checkpoint, the run's config.yaml as a dict) of a run written by ``rlexec train``."""
+    import yaml
+
+    checkpoint = latest_checkpoint(path)
+    config_file = checkpoint.parent.parent / "config.yaml"  # <run>/checkpoints/iter_N
+    if not config_file.exists():
+        raise CheckpointError(f"{checkpoint}: no config.yaml in its run folder {config_file.parent}; "
+                              "evaluate a checkpoint written by `rlexec train`")
+    return checkpoint, yaml.safe_load(config_file.read_text()) or {}
+
+
 def module_checkpoint(path: str | os.PathLike, module_id: str = DEFAULT_MODULE_ID) -> Path:
     """The RLModule folder inside an algorithm checkpoint (or the path itself if it already is one)."""
     path = Path(path)

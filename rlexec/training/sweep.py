@@ -228,5 +228,6 @@ def _optuna_searcher(sweep: SweepSpec):
 
 
 def _example(domain: dict[str, Any]):
-    (kind, args), = domain.items()
-    return args[0] if kind == "choice" else (args[0] if kind != "randint" else int(args[0]))
+    """A value the domain can produce (its first argument), to check the key makes a valid config."""
+    (args,) = domain.values()
+    return args[0]
