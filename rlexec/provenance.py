@@ -10,6 +10,7 @@ import platform
 import subprocess
 import sys
 from importlib import metadata
+from collections.abc import Callable
 from pathlib import Path
 
 PACKAGES = ("rlexec", "numpy", "pyarrow", "gymnasium", "numba", "torch", "ray", "matplotlib")
@@ -74,12 +75,23 @@ def new_run_dir(base: str | os.PathLike, kind: str, config: dict) -> Path:
     return candidate
 
 
-def write_json_atomic(data: dict, path: str | os.PathLike) -> Path:
+def write_atomic(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
+    """``write(tmp)`` a sibling temp file, fsync it, then rename it over ``path``: a crash leaves the old file or none."""
     path = Path(path)
     tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=_json_default, allow_nan=True) + "\n")
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
+
+
+def write_json_atomic(data: dict, path: str | os.PathLike) -> Path:
+    text = json.dumps(data, indent=2, sort_keys=False, default=_json_default, allow_nan=True) + "\n"
+    return write_atomic(path, lambda tmp: tmp.write_text(text))
 
 
 def _json_default(value):

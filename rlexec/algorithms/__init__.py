@@ -1,12 +1,11 @@
-"""Learning algorithms on RLlib's new API stack, one module per method.
+"""Learning algorithms on RLlib's new API stack: one folder per method, each registering itself.
 
-* :mod:`rlexec.algorithms.qlearning`: tabular Q-learning of the four LOB broker experts (spec 1.1)
-* :mod:`rlexec.algorithms.expert_policy`: a Q-expert distilled into a differentiable policy
-* :mod:`rlexec.algorithms.ppo`: PPO on the bar env (spec 2), the OPD teacher
-* :mod:`rlexec.algorithms.opd`: the OPD student and its OPDS ablation (spec 2.2)
-* :mod:`rlexec.algorithms.opd_network`: the OPD RLModule (spec 2.3)
+* :mod:`rlexec.algorithms.ppo`: PPO on the execution envs (spec 2), the OPD teacher
+* :mod:`rlexec.algorithms.opd`: the OPD student and its OPDS ablation (spec 2.2), the OPD RLModule (spec 2.3)
+* :mod:`rlexec.algorithms.qlearning`: tabular Q-learning of the four LOB broker experts (spec 1.1) and
+  their export to differentiable :class:`~rlexec.policies.expert.ExpertPolicy` experts
 
-Each module defines ``CONFIG_CLASS`` (its RLlib ``AlgorithmConfig``) and may define
-``after_training(algo, run_dir) -> dict`` that ``rlexec train`` calls at the end of a run.
-Importing this package does not import Ray.
+A folder holds its config (an RLlib ``AlgorithmConfig``), learner (the loss only), module and
+connectors, and registers them in :mod:`rlexec.algorithms.registry`, the only list the training
+driver reads. Importing this package (or the registry) does not import Ray.
 """

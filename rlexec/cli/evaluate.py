@@ -16,12 +16,15 @@ from rlexec.data import MarketData, load_sample, read_many
 from rlexec.data.orders import OrderGenerator, generate_orders, read_orders, write_orders
 from rlexec.envs.config import ExecutionConfig
 from rlexec.envs.engine import prepare_orders
-from rlexec.envs.lob_brokers import BROKERS
-from rlexec.envs.lob_env import LOBExecutionConfig
+from rlexec.envs.lob_env import BROKERS, LOBExecutionConfig
 from rlexec.errors import ConfigError, OrderError
+from rlexec.evaluation.episodes import BarEpisodes, LOBEpisodes
+from rlexec.evaluation.metrics import ACROSS_ORDERS, ORDER_METRICS
 from rlexec.evaluation.plots import plot_fill_curves, plot_pa_distribution
-from rlexec.evaluation.lob import evaluate_brokers
-from rlexec.evaluation.runner import Evaluation, evaluate
+from rlexec.evaluation.recorder import TrajectoryRecorder
+from rlexec.evaluation.runner import Evaluation, FixedAction, Run, evaluate_runs
+from rlexec.policies.actors import ACTOR_KINDS
+from rlexec.policies.trained import TrainedPolicy
 from rlexec.market import REGIMES
 from rlexec.provenance import new_run_dir, run_record, write_json_atomic
 from rlexec.strategies import make_strategy, strategy_names
@@ -51,6 +54,12 @@ def add_parser(subparsers) -> None:
                    help="which part of --split hosts the orders (default test)")
     p.add_argument("--config", metavar="YAML", help="YAML with 'execution:' (ExecutionConfig) and 'strategies:' params")
     p.add_argument("--out", default="runs", help="base folder for run outputs (default ./runs)")
+    p.add_argument("--actor", choices=ACTOR_KINDS, default="greedy",
+                   help="how --policy acts: greedy (argmax), sampled (seeded by --seed) or expected (bar env: the "
+                   "expected fraction of Q under the policy) (default greedy)")
+    p.add_argument("--record", action="store_true",
+                   help="also write trajectories_<strategy>.parquet: every step's observation, action, child size, "
+                   "fills and prices, and the log-probability of the action under each --policy")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     lob = p.add_argument_group("limit-order-book environment (--env lob)")
     p.add_argument("--env", choices=("bar", "lob"), default="bar",
@@ -83,18 +92,21 @@ def _load_yaml(path: str | None) -> dict:
 
 def results_table(evaluation: Evaluation) -> Table:
     table = Table(title=f"{len(evaluation)} orders · mean ± standard error", title_style="bold")
-    for column, justify in (
-        ("strategy", "left"), ("PA (bp)", "right"), ("GLR", "right"), ("POS", "right"), ("fill rate", "right"),
-        ("IS cost (bp)", "right"), ("slip. vs VWAP (bp)", "right"), ("reward", "right"),
-    ):
-        table.add_column(column, justify=justify)
+    shown = [m for m in ORDER_METRICS.values() if m.in_table and m.name != "price_advantage_bps"]
+    table.add_column("strategy", justify="left")
+    table.add_column(ORDER_METRICS["price_advantage_bps"].header, justify="right")
+    for figure in ACROSS_ORDERS.values():
+        table.add_column(figure.header, justify="right")
+    for metric in shown:
+        table.add_column(metric.header, justify="right")
     for r in evaluation.results:
         s = r.summary
-        table.add_row(
-            r.name.upper(), s.price_advantage_bps.format(), f"{s.glr:.2f}", f"{s.pos:.2f}",
-            f"{s.fill_rate.mean:.3f}", s.implementation_shortfall_bps.format(), s.slippage_vwap_bps.format(),
-            s.reward.format(3),
-        )
+        cells = [r.name.upper(), s.means["price_advantage_bps"].format()]
+        cells += [f"{s.figures[name]:.2f}" for name in ACROSS_ORDERS]
+        for metric in shown:
+            value = s.means[metric.name]
+            cells.append(f"{value.mean:.{metric.digits}f}" if metric.name == "fill_rate" else value.format(metric.digits))
+        table.add_row(*cells)
     return table
 
 
@@ -107,10 +119,17 @@ def comparison_table(evaluation: Evaluation) -> Table:
     return table
 
 
-def _describe(strategy) -> dict:
-    if hasattr(strategy, "module"):  # a trained policy
-        return {"policy": True, "oracle": strategy.oracle}
-    return vars(strategy)
+def _recorders(args: argparse.Namespace, runs: list[Run]) -> dict[str, TrajectoryRecorder]:
+    """--record: one recorder per run; each stores the log-probabilities of its actions under every policy."""
+    if not args.record:
+        return {}
+    models = {run.name: run.acting.model for run in runs if hasattr(run.acting, "model")}
+    return {run.name: TrajectoryRecorder(models) for run in runs}
+
+
+def _write_trajectories(recorders: dict[str, TrajectoryRecorder], out_dir: Path) -> None:
+    for name, recorder in recorders.items():
+        recorder.write(out_dir / f"trajectories_{name}.parquet")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -162,24 +181,32 @@ def run_lob(args: argparse.Namespace) -> int:
         overrides["replay_window_minutes"] = args.replay_window
     env_config = LOBExecutionConfig.from_dict({**overrides, **(cfg.get("execution") or {})})
     action = {"market": 0, "limit": 1}[args.action]
+
+    def episodes(broker: str):
+        return lambda: LOBEpisodes(env_config, episodes=args.episodes, seed=args.seed, broker=broker)
+
+    runs = [Run(name, FixedAction(name, action), episodes(name)) for name in names]
     policies = {}
     for path in args.policy:
-        from rlexec.evaluation.policy import lob_policy_from_checkpoint
-
-        name, broker, actor, trained_on = lob_policy_from_checkpoint(path)
+        policy = TrainedPolicy.load(path).require_env("lob")
+        trained_on = policy.env_config
+        broker = trained_on.get("broker", "twap")
+        broker = broker.get("name", "twap") if isinstance(broker, dict) else broker
         if trained_on.get("regime", "baseline") != args.regime and not args.replay:
-            console.print(f"[yellow]note:[/yellow] {name} was trained on regime {trained_on.get('regime', 'baseline')!r}, "
-                          f"evaluated on {args.regime!r}")
-        policies[name] = (broker, actor)
+            console.print(f"[yellow]note:[/yellow] {policy.name} was trained on regime "
+                          f"{trained_on.get('regime', 'baseline')!r}, evaluated on {args.regime!r}")
+        policies[policy.name] = broker
+        runs.append(Run(policy.name, policy.actor(args.actor, seed=args.seed), episodes(broker)))
     config_record = {"env": "lob", "execution": env_config.to_dict(), "brokers": names, "action": args.action,
-                     "episodes": args.episodes, "policies": {n: b for n, (b, _) in policies.items()}}
+                     "episodes": args.episodes, "policies": policies, "actor": args.actor}
     out_dir = new_run_dir(args.out, "evaluate", config_record)
     record = run_record(config_record, args.seed)
     write_json_atomic(record, out_dir / "run.json")
+    recorders = _recorders(args, runs)
     with _progress(console, "simulating episodes") as progress:
-        task = progress.add_task("lob", total=(len(names) + len(policies)) * args.episodes)
-        evaluation = evaluate_brokers(env_config, brokers=tuple(names), action=action, episodes=args.episodes,
-                                      seed=args.seed, on_episode=lambda: progress.advance(task), policies=policies)
+        task = progress.add_task("lob", total=None)  # episodes step together; their length varies
+        evaluation = evaluate_runs(runs, recorders=recorders, on_step=lambda: progress.advance(task))
+    _write_trajectories(recorders, out_dir)
     where = f"replay {Path(args.replay).name}" if args.replay else f"regime {args.regime}"
     _report(console, evaluation, out_dir, record, plots=not args.no_plots,
             title_suffix=f"\nLOB {where}, {args.action} child orders")
@@ -195,10 +222,8 @@ def run_bar(args: argparse.Namespace) -> int:
     strategies = [make_strategy(n, **(params.get(n) or {})) for n in names]
     if args.num_orders <= 0:
         raise ConfigError(f"--num-orders must be positive, got {args.num_orders}")
-    if args.policy:
-        from rlexec.evaluation.policy import PolicyStrategy
-
-        policies = [PolicyStrategy.from_checkpoint(path) for path in args.policy]
+    policies = [TrainedPolicy.load(path).require_env("bar") for path in args.policy]
+    if policies:
         if not args.config:  # the policies define the MDP they were trained on
             execution = policies[0].execution
         mismatched = [p.name for p in policies if p.execution != execution]
@@ -211,7 +236,6 @@ def run_bar(args: argparse.Namespace) -> int:
             while p.name in taken:
                 p.name, k = f"{base}_{k}", k + 1
             taken.add(p.name)
-        strategies += policies
     if args.split and args.data:
         raise ConfigError("use --split or --data, not both")
 
@@ -238,7 +262,8 @@ def run_bar(args: argparse.Namespace) -> int:
 
     config_record = {
         "execution": execution.to_dict(),
-        "strategies": {s.name: _describe(s) for s in strategies},
+        "strategies": {**{s.name: vars(s) for s in strategies},
+                       **{p.name: {"policy": True, "oracle": p.oracle, "actor": args.actor} for p in policies}},
         "data": ({"split": args.split, "part": args.part} if args.split else
                  [str(Path(p).resolve()) for p in args.data] if args.data else "shipped sample"),
         "orders": str(Path(args.orders).resolve()) if args.orders else {"generated": len(orders), "seed": args.seed},
@@ -247,9 +272,14 @@ def run_bar(args: argparse.Namespace) -> int:
     record = run_record(config_record, args.seed)
     write_json_atomic(record, out_dir / "run.json")
 
+    runs = [Run(s.name, s, lambda: BarEpisodes(batch, execution)) for s in strategies]
+    runs += [Run(p.name, p.actor(args.actor, seed=args.seed), lambda p=p: BarEpisodes(batch, execution, oracle=p.oracle))
+             for p in policies]
+    recorders = _recorders(args, runs)
     with _progress(console, "evaluating steps") as progress:
-        task = progress.add_task("evaluate", total=len(strategies) * execution.n_steps)
-        evaluation = evaluate(batch, execution, strategies, on_step=lambda: progress.advance(task))
+        task = progress.add_task("evaluate", total=len(runs) * execution.n_steps)
+        evaluation = evaluate_runs(runs, recorders=recorders, on_step=lambda: progress.advance(task))
+    _write_trajectories(recorders, out_dir)
     write_orders(list(batch.orders), out_dir / "orders.csv")
     _report(console, evaluation, out_dir, record, plots=not args.no_plots, title_suffix="")
     return 0

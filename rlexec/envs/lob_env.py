@@ -17,7 +17,7 @@ import gymnasium as gym
 import numpy as np
 
 from rlexec.configs import config_from_dict
-from rlexec.envs.lob_brokers import BrokerRule
+from rlexec.envs.lob_brokers import BROKERS, BrokerRule  # noqa: F401  (BROKERS: re-exported)
 from rlexec.errors import ConfigError
 
 NS = 1_000_000_000
@@ -110,6 +110,7 @@ class LOBExecutionEnv(gym.Env):
     """
 
     metadata = {"render_modes": []}
+    observation_names = OBSERVATION_NAMES  # what each observation entry means, for state binning by name
 
     def __init__(self, config: dict[str, Any] | LOBExecutionConfig | None = None):
         self.config = config if isinstance(config, LOBExecutionConfig) else LOBExecutionConfig.from_dict(config or {})

@@ -1,10 +1,17 @@
-"""Evaluation: metrics, statistics, the strategy runner, plots and the evaluate pipeline."""
+"""Evaluation: one loop over any venue's episodes, the trajectory recorder, metrics, statistics, plots."""
 
-from rlexec.evaluation.metrics import ORDER_METRICS, aggregate, gain_loss_ratio, order_metrics, positive_rate
-from rlexec.evaluation.runner import Evaluation, StrategyResult, evaluate, run_strategy
+from rlexec.evaluation.episodes import BarEpisodes, Episodes, LOBEpisodes, StepRecord
+from rlexec.evaluation.metrics import (
+    ACROSS_ORDERS, ORDER_METRICS, OrderOutcomes, across_orders, aggregate, gain_loss_ratio, order_metric,
+    order_metrics, positive_rate,
+)
+from rlexec.evaluation.recorder import TrajectoryRecorder
+from rlexec.evaluation.runner import Evaluation, FixedAction, Run, StrategyResult, evaluate, evaluate_runs, run_episodes
 from rlexec.evaluation.stats import mean_se, paired_difference
 
 __all__ = [
-    "ORDER_METRICS", "Evaluation", "StrategyResult", "aggregate", "evaluate", "gain_loss_ratio", "mean_se",
-    "order_metrics", "paired_difference", "positive_rate", "run_strategy",
+    "ACROSS_ORDERS", "ORDER_METRICS", "BarEpisodes", "Episodes", "Evaluation", "FixedAction", "LOBEpisodes",
+    "OrderOutcomes", "Run", "StepRecord", "StrategyResult", "TrajectoryRecorder", "across_orders", "aggregate",
+    "evaluate", "evaluate_runs", "gain_loss_ratio", "mean_se", "order_metric", "order_metrics", "paired_difference",
+    "positive_rate", "run_episodes",
 ]

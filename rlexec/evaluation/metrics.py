@@ -1,8 +1,9 @@
-"""Execution metrics (spec 0, 1.2 and 2.4). Sign convention: sigma = +1 sell, -1 buy; every
-``*_advantage*`` and ``profit`` is positive when good for the trader, every ``cost``/``slippage``
-positive when bad.
+"""Execution metrics (spec 0, 1.2 and 2.4): a new metric is one decorated function.
 
-Per order:
+Sign convention: sigma = +1 sell, -1 buy; every ``*_advantage*`` and ``profit`` is positive when good
+for the trader, every ``cost``/``slippage`` positive when bad.
+
+Per order (:func:`order_metric`; each takes the :class:`OrderOutcomes` of N orders, returns (N,)):
 
 =========================  =====  =================================================================
 name                       unit   definition
@@ -10,7 +11,7 @@ name                       unit   definition
 fill_rate                  1      executed / Q
 average_price              USD    P̄ = sum q p / sum q
 price_advantage_bps        bp     PA = sigma (P̄ / p_twap - 1) 1e4; p_twap the horizon's mean minute price
-arrival_advantage_bps      bp     sigma (P̄ / p_0 - 1) 1e4, p_0 the last close before the start
+arrival_advantage_bps      bp     sigma (P̄ / p_0 - 1) 1e4, p_0 the arrival price
 implementation_shortfall   bp     -arrival_advantage_bps (Perold IS on the filled part)
 slippage_vwap_bps          bp     -sigma (P̄ / VWAP_window - 1) 1e4 against the window's market VWAP
 profit_usd                 USD    sigma sum_j q_j (p_j - p_0) = sigma (cash - executed p_0)
@@ -18,57 +19,139 @@ execution_cost_usd         USD    -profit_usd
 reward                     1      the environment's episode return
 =========================  =====  =================================================================
 
-Across orders: means ± standard errors, GLR = E[PA | PA > 0] / E[-PA | PA < 0] and POS = share of
-orders with PA > 0 (spec 2.4).
+Orders with no fill have no price: their price metrics are NaN and are left out of every mean and
+of GLR and POS alike (the ``n`` of each figure says how many orders it covers).
+
+Across orders (:func:`across_orders`; each takes the per-order metrics, returns one number):
+GLR = E[PA | PA > 0] / E[-PA | PA < 0] and POS = share of priced orders with PA > 0 (spec 2.4).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 
 from rlexec.evaluation.stats import MeanSE, mean_se
 
-ORDER_METRICS = (
-    "fill_rate", "price_advantage_bps", "arrival_advantage_bps", "implementation_shortfall_bps",
-    "slippage_vwap_bps", "profit_usd", "execution_cost_usd", "reward",
-)
+
+@dataclass(frozen=True)
+class OrderOutcomes:
+    """What N executed orders came to: arrays of shape (N,), prices in USD."""
+
+    sigma: np.ndarray
+    quantity: np.ndarray
+    executed: np.ndarray
+    cash: np.ndarray
+    reference_price: np.ndarray  # p_0, the arrival price
+    twap_price: np.ndarray  # the horizon's average market price
+    market_vwap: np.ndarray  # the window's market VWAP
+    reward: np.ndarray  # the environment's episode return
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            object.__setattr__(self, f.name, np.asarray(getattr(self, f.name), dtype=np.float64))
+
+    @property
+    def average_price(self) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.executed > 0, self.cash / self.executed, np.nan)
 
 
-def order_metrics(
-    *,
-    sigma: np.ndarray,
-    quantity: np.ndarray,
-    executed: np.ndarray,
-    cash: np.ndarray,
-    reference_price: np.ndarray,
-    twap_price: np.ndarray,
-    market_vwap: np.ndarray,
-    reward: np.ndarray,
-) -> dict[str, np.ndarray]:
-    """Per-order metrics; orders with no fill get NaN prices and advantages (they still count in fill rate)."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        average = np.where(executed > 0, cash / executed, np.nan)
-    arrival = sigma * (average / reference_price - 1.0) * 1e4
-    profit = sigma * (cash - executed * reference_price)
-    return {
-        "fill_rate": executed / quantity,
-        "average_price": average,
-        "price_advantage_bps": sigma * (average / twap_price - 1.0) * 1e4,
-        "arrival_advantage_bps": arrival,
-        "implementation_shortfall_bps": -arrival,
-        "slippage_vwap_bps": -sigma * (average / market_vwap - 1.0) * 1e4,
-        "profit_usd": profit,
-        "execution_cost_usd": -profit,
-        "reward": reward,
-    }
+@dataclass(frozen=True)
+class OrderMetric:
+    name: str
+    unit: str
+    compute: Callable[[OrderOutcomes], np.ndarray]
+    header: str  # table column title
+    digits: int = 2  # table precision
+    in_table: bool = True  # shown in the printed results table (every metric is in the files)
+
+
+@dataclass(frozen=True)
+class AcrossOrders:
+    name: str
+    compute: Callable[[dict[str, np.ndarray]], float]
+    header: str
+
+
+ORDER_METRICS: dict[str, OrderMetric] = {}
+ACROSS_ORDERS: dict[str, AcrossOrders] = {}
+
+
+def order_metric(name: str, unit: str, header: str | None = None, *, digits: int = 2, in_table: bool = True):
+    """Register ``f(outcomes) -> (N,) array`` as the per-order metric ``name``."""
+    def register(compute: Callable[[OrderOutcomes], np.ndarray]):
+        ORDER_METRICS[name] = OrderMetric(name, unit, compute, header or name, digits, in_table)
+        return compute
+    return register
+
+
+def across_orders(name: str, header: str | None = None):
+    """Register ``f(per-order metrics) -> float`` as a figure over all orders."""
+    def register(compute: Callable[[dict[str, np.ndarray]], float]):
+        ACROSS_ORDERS[name] = AcrossOrders(name, compute, header or name)
+        return compute
+    return register
+
+
+# ---- per order ---------------------------------------------------------------------------------------
+@order_metric("price_advantage_bps", "bp", "PA (bp)")
+def price_advantage(o: OrderOutcomes) -> np.ndarray:
+    return o.sigma * (o.average_price / o.twap_price - 1.0) * 1e4
+
+
+@order_metric("fill_rate", "1", "fill rate", digits=3)
+def fill_rate(o: OrderOutcomes) -> np.ndarray:
+    return o.executed / o.quantity
+
+
+@order_metric("average_price", "USD", "avg price", in_table=False)
+def average_price(o: OrderOutcomes) -> np.ndarray:
+    return o.average_price
+
+
+@order_metric("arrival_advantage_bps", "bp", "vs arrival (bp)", in_table=False)
+def arrival_advantage(o: OrderOutcomes) -> np.ndarray:
+    return o.sigma * (o.average_price / o.reference_price - 1.0) * 1e4
+
+
+@order_metric("implementation_shortfall_bps", "bp", "IS cost (bp)")
+def implementation_shortfall(o: OrderOutcomes) -> np.ndarray:
+    return -arrival_advantage(o)
+
+
+@order_metric("slippage_vwap_bps", "bp", "slip. vs VWAP (bp)")
+def slippage_vwap(o: OrderOutcomes) -> np.ndarray:
+    return -o.sigma * (o.average_price / o.market_vwap - 1.0) * 1e4
+
+
+@order_metric("profit_usd", "USD", "profit ($)", in_table=False)
+def profit(o: OrderOutcomes) -> np.ndarray:
+    return o.sigma * (o.cash - o.executed * o.reference_price)
+
+
+@order_metric("execution_cost_usd", "USD", "cost ($)", in_table=False)
+def execution_cost(o: OrderOutcomes) -> np.ndarray:
+    return -profit(o)
+
+
+@order_metric("reward", "1", "reward", digits=3)
+def reward(o: OrderOutcomes) -> np.ndarray:
+    return o.reward
+
+
+# ---- across orders -----------------------------------------------------------------------------------
+def _priced(pa: np.ndarray) -> np.ndarray:
+    pa = np.asarray(pa, dtype=np.float64)
+    return pa[np.isfinite(pa)]
 
 
 def gain_loss_ratio(pa: np.ndarray) -> float:
     """GLR = E[PA | PA > 0] / E[-PA | PA < 0]; 0 with no gains, inf with gains and no losses."""
-    pa = np.asarray(pa, dtype=np.float64)
-    pa = pa[np.isfinite(pa)]
+    pa = _priced(pa)
     gains, losses = pa[pa > 0], -pa[pa < 0]
     if gains.size == 0:
         return 0.0
@@ -78,44 +161,55 @@ def gain_loss_ratio(pa: np.ndarray) -> float:
 
 
 def positive_rate(pa: np.ndarray) -> float:
-    """POS = share of orders with PA > 0 (NaN-PA orders count as not positive)."""
-    pa = np.asarray(pa, dtype=np.float64)
-    return float(np.mean(np.nan_to_num(pa, nan=0.0) > 0)) if pa.size else float("nan")
+    """POS = share of priced orders with PA > 0; orders with no fill (NaN PA) are left out, as from the PA mean."""
+    pa = _priced(pa)
+    return float(np.mean(pa > 0)) if pa.size else float("nan")
+
+
+@across_orders("glr", "GLR")
+def _glr(metrics: dict[str, np.ndarray]) -> float:
+    return gain_loss_ratio(metrics["price_advantage_bps"])
+
+
+@across_orders("pos", "POS")
+def _pos(metrics: dict[str, np.ndarray]) -> float:
+    return positive_rate(metrics["price_advantage_bps"])
+
+
+# ---- evaluation of N orders --------------------------------------------------------------------------
+def order_metrics(outcomes: OrderOutcomes | None = None, **arrays: np.ndarray) -> dict[str, np.ndarray]:
+    """Every registered per-order metric: pass an :class:`OrderOutcomes` or its fields as keywords."""
+    outcomes = outcomes if outcomes is not None else OrderOutcomes(**arrays)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return {name: np.asarray(m.compute(outcomes), dtype=np.float64) for name, m in ORDER_METRICS.items()}
 
 
 @dataclass(frozen=True)
 class Aggregate:
-    """One strategy's row of the results table."""
+    """One strategy's row of the results table: mean ± SE of every per-order metric, and the
+    across-order figures; both readable as attributes (``agg.price_advantage_bps.mean``, ``agg.glr``)."""
 
     n_orders: int
-    price_advantage_bps: MeanSE
-    glr: float
-    pos: float
-    fill_rate: MeanSE
-    implementation_shortfall_bps: MeanSE
-    slippage_vwap_bps: MeanSE
-    profit_usd: MeanSE
-    reward: MeanSE
+    means: dict[str, MeanSE] = field(default_factory=dict)
+    figures: dict[str, float] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        for table in ("means", "figures"):
+            values = self.__dict__.get(table, {})
+            if name in values:
+                return values[name]
+        raise AttributeError(name)
 
     def to_dict(self) -> dict:
-        out = {"n_orders": self.n_orders, "glr": self.glr, "pos": self.pos}
-        for name in ("price_advantage_bps", "fill_rate", "implementation_shortfall_bps", "slippage_vwap_bps",
-                     "profit_usd", "reward"):
-            value: MeanSE = getattr(self, name)
+        out: dict[str, Any] = {"n_orders": self.n_orders, **self.figures}
+        for name, value in self.means.items():
             out[name] = {"mean": value.mean, "se": value.se, "n": value.n}
         return out
 
 
 def aggregate(metrics: dict[str, np.ndarray]) -> Aggregate:
-    pa = metrics["price_advantage_bps"]
     return Aggregate(
-        n_orders=int(pa.size),
-        price_advantage_bps=mean_se(pa),
-        glr=gain_loss_ratio(pa),
-        pos=positive_rate(pa),
-        fill_rate=mean_se(metrics["fill_rate"]),
-        implementation_shortfall_bps=mean_se(metrics["implementation_shortfall_bps"]),
-        slippage_vwap_bps=mean_se(metrics["slippage_vwap_bps"]),
-        profit_usd=mean_se(metrics["profit_usd"]),
-        reward=mean_se(metrics["reward"]),
+        n_orders=int(next(iter(metrics.values())).size),
+        means={name: mean_se(metrics[name]) for name in ORDER_METRICS if name in metrics},
+        figures={name: a.compute(metrics) for name, a in ACROSS_ORDERS.items()},
     )

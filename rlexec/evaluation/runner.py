@@ -1,20 +1,31 @@
-"""Run strategies over a batch of orders and collect per-order metrics and fill curves."""
+"""The one evaluation loop: any strategy or actor, on any venue's :class:`~rlexec.evaluation.episodes.Episodes`.
+
+Each step the loop asks the acting object for one decision per order:
+
+* a broker :class:`~rlexec.strategies.base.Strategy` reads the venue's execution state and answers
+  fractions of Q (``fractions(state)``);
+* an :class:`~rlexec.policies.actors.Actor` (a trained policy, a fixed placement, ...) reads the
+  observations and answers actions.
+
+Every run of an :class:`Evaluation` builds its episodes from the same orders or seeds, so the
+per-order differences between strategies are paired (common random numbers on the LOB).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from rlexec.data.orders import orders_table
 from rlexec.envs.config import ExecutionConfig
-from rlexec.envs.engine import BatchExecutionEngine, OrderBatch
-from rlexec.envs.reward import PriceAdvantagePenaltyReward
+from rlexec.envs.engine import OrderBatch
+from rlexec.evaluation.episodes import BarEpisodes, Episodes, StepRecord
 from rlexec.evaluation.metrics import Aggregate, aggregate, order_metrics
+from rlexec.evaluation.recorder import TrajectoryRecorder
 from rlexec.evaluation.stats import PairedDifference, paired_difference
-from rlexec.strategies.base import Strategy
 
 
 @dataclass(frozen=True)
@@ -25,29 +36,54 @@ class StrategyResult:
     summary: Aggregate
 
 
-def run_strategy(
-    batch: OrderBatch,
-    config: ExecutionConfig,
-    strategy: Strategy,
+@dataclass(frozen=True)
+class FixedAction:
+    """The same action for every order at every step (e.g. always a market order on the LOB)."""
+
+    name: str
+    action: int
+
+    def actions(self, observations: np.ndarray) -> np.ndarray:
+        return np.full(len(observations), self.action, dtype=np.int64)
+
+
+def decide(acting: Any, observations: np.ndarray, episodes: Episodes) -> np.ndarray:
+    if hasattr(acting, "fractions"):
+        if episodes.state is None:
+            raise TypeError(f"{acting.name}: a broker strategy needs a venue whose state it can read; on the LOB "
+                            "env the broker is part of the env (pass a placement instead)")
+        return np.asarray(acting.fractions(episodes.state), dtype=np.float64)
+    return np.asarray(acting.actions(observations))
+
+
+def run_episodes(
+    episodes: Episodes,
+    acting: Any,
+    *,
+    name: str | None = None,
+    recorder: TrajectoryRecorder | None = None,
     on_step: Callable[[], None] | None = None,
-) -> StrategyResult:
-    """Execute every order of ``batch`` with ``strategy`` on the batch engine."""
-    engine = BatchExecutionEngine(config)
-    reward_fn = PriceAdvantagePenaltyReward(config.reward)
-    state = engine.reset(batch)
-    episode_reward = np.zeros(len(batch))
-    while not state.done:
-        outcome = engine.step(strategy.fractions(state))
-        episode_reward += reward_fn(outcome, batch.quantity)
+) -> tuple[StrategyResult, int]:
+    """Run every episode to its end; returns the result and the number of decision steps taken."""
+    observations = episodes.reset()
+    rewards = None
+    records: list[StepRecord] = []
+    if recorder is not None:
+        recorder.start()
+    while not episodes.done:
+        actions = decide(acting, observations, episodes)
+        next_observations, record = episodes.step(actions)
+        if recorder is not None:
+            recorder.record(observations, actions, record)
+        rewards = record.reward * record.active if rewards is None else rewards + record.reward * record.active
+        records.append(record)
+        observations = next_observations
         if on_step is not None:
             on_step()
-    metrics = order_metrics(
-        sigma=batch.sigma, quantity=batch.quantity, executed=state.executed, cash=state.cash,
-        reference_price=batch.reference_price, twap_price=batch.twap_price, market_vwap=batch.market_vwap,
-        reward=episode_reward,
-    )
-    fill_curve = np.cumsum(state.minute_fills, axis=1) / batch.quantity[:, None]
-    return StrategyResult(strategy.name, metrics, fill_curve, aggregate(metrics))
+    outcomes = episodes.outcomes()
+    metrics = order_metrics(**{**vars(outcomes), "reward": rewards})
+    result = StrategyResult(name or acting.name, metrics, episodes.fill_curve(records), aggregate(metrics))
+    return result, len(records)
 
 
 @dataclass(frozen=True)
@@ -86,19 +122,45 @@ class Evaluation:
         return pa.concat_tables(parts)
 
 
+@dataclass(frozen=True)
+class Run:
+    """One row of an evaluation: who acts, and the episodes it acts on (built fresh for it)."""
+
+    name: str
+    acting: Any  # a Strategy (fractions of state) or an Actor (actions of observations)
+    make_episodes: Callable[[], Episodes]
+
+
+def evaluate_runs(
+    runs: list[Run],
+    *,
+    baseline: str | None = None,
+    recorders: dict[str, TrajectoryRecorder] | None = None,
+    on_step: Callable[[], None] | None = None,
+) -> Evaluation:
+    """Every run over its own fresh episodes of the same orders/seeds; the first run is the default baseline."""
+    results, orders, curve, decisions = [], None, None, None
+    for run in runs:
+        episodes = run.make_episodes()
+        recorder = (recorders or {}).get(run.name)
+        result, steps = run_episodes(episodes, run.acting, name=run.name, recorder=recorder, on_step=on_step)
+        results.append(result)
+        if orders is None or steps > len(curve):
+            orders, curve, decisions = episodes.identity(), episodes.curve_minutes(steps), episodes.decision_minutes(steps)
+    return Evaluation(orders=orders, results=results, baseline=baseline or runs[0].name, curve_minutes=curve,
+                      decision_minutes=decisions)
+
+
 def evaluate(
     batch: OrderBatch,
     config: ExecutionConfig,
-    strategies: list[Strategy],
+    strategies: list[Any],
     *,
     baseline: str | None = None,
     on_step: Callable[[], None] | None = None,
+    recorders: dict[str, TrajectoryRecorder] | None = None,
 ) -> Evaluation:
-    results = [run_strategy(batch, config, s, on_step) for s in strategies]
-    return Evaluation(
-        orders=orders_table(list(batch.orders)),
-        results=results,
-        baseline=baseline or strategies[0].name,
-        curve_minutes=np.arange(1, config.horizon_minutes + 1, dtype=np.float64),
-        decision_minutes=np.arange(config.n_steps, dtype=np.float64) * config.step_minutes,
-    )
+    """Broker strategies over one batch of orders on minute bars (the same orders for each)."""
+    runs = [Run(s.name, s, lambda s=s: BarEpisodes(batch, config, oracle=bool(getattr(s, "oracle", False))))
+            for s in strategies]
+    return evaluate_runs(runs, baseline=baseline, recorders=recorders, on_step=on_step)

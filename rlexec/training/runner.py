@@ -31,7 +31,9 @@ from rlexec.provenance import new_run_dir, run_record, write_json_atomic
 from rlexec.training.checkpoints import latest_checkpoint, restore_algorithm, save_checkpoint
 from rlexec.training.spec import TrainSpec, build_algorithm_config
 
-# Figures copied from RLlib's nested result into progress.jsonl (missing ones are skipped).
+# Figures copied from RLlib's nested result into progress.jsonl (missing ones are skipped). Every
+# scalar the algorithm's Learner logs for the default module is copied too (``learner_metrics``), so an
+# algorithm's own losses reach the log without this file naming them.
 PROGRESS_KEYS = {
     "episode_return_mean": ("env_runners", "episode_return_mean"),
     "episode_len_mean": ("env_runners", "episode_len_mean"),
@@ -40,11 +42,6 @@ PROGRESS_KEYS = {
     "env_steps_sampled_lifetime": ("env_runners", "num_env_steps_sampled_lifetime"),
     "env_steps_per_s": ("env_runners", "num_env_steps_sampled_lifetime_throughput"),
     "evaluation_return_mean": ("evaluation", "env_runners", "episode_return_mean"),
-    "policy_loss": ("learners", "default_policy", "policy_loss"),
-    "vf_loss": ("learners", "default_policy", "vf_loss"),
-    "entropy": ("learners", "default_policy", "entropy"),
-    "distillation_loss": ("learners", "default_policy", "distillation_loss"),
-    "td_error": ("learners", "default_policy", "td_error"),
     "time_this_iter_s": ("time_this_iter_s",),
     "sample_time_s": ("timers", "env_runner_sampling_timer"),
     "learn_time_s": ("timers", "learner_update_timer"),
@@ -113,7 +110,7 @@ def train(
                 save_checkpoint(algo, run_dir, algo.iteration, spec.keep_checkpoints)
         final = save_checkpoint(algo, run_dir, algo.iteration, spec.keep_checkpoints)
         summary = {"iterations": algo.iteration, "checkpoint": str(final), "last": progress_line(result, algo.iteration)}
-        hook = getattr(spec.algorithm_module(), "after_training", None)
+        hook = spec.algorithm_entry().load_after_training()
         if hook is not None:
             summary["after_training"] = hook(algo, run_dir)
         write_json_atomic(summary, run_dir / "summary.json")
@@ -136,9 +133,21 @@ def progress_line(result: dict[str, Any], iteration: int) -> dict[str, Any]:
         node: Any = result
         for key in path:
             node = node.get(key) if isinstance(node, dict) else None
-        if isinstance(node, (int, float)) and math.isfinite(float(node)):
+        if _is_figure(node):
             line[name] = float(node)
+    line.update(learner_metrics(result))
     return line
+
+
+def learner_metrics(result: dict[str, Any], module_id: str = "default_policy") -> dict[str, float]:
+    """The scalars the Learner logged for ``module_id`` (losses, entropy, alpha, ...), by their own names."""
+    logged = ((result.get("learners") or {}).get(module_id) or {}) if result else {}
+    return {key: float(value) for key, value in logged.items()
+            if isinstance(key, str) and key not in PROGRESS_KEYS and _is_figure(value)}
+
+
+def _is_figure(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(float(value))
 
 
 def should_stop(stop: dict[str, float], iteration: int, result: dict[str, Any], elapsed: float) -> bool:

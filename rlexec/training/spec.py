@@ -3,7 +3,7 @@
 The file's sections are named after the ``AlgorithmConfig`` builder methods and passed to them as
 keyword arguments, so RLlib's own documentation is the reference for every key::
 
-    algorithm: opd                 # ppo | opd | qlearning        (rlexec.algorithms)
+    algorithm: opd                 # a name in rlexec.algorithms.registry, or "package.module:ConfigClass"
     name: opd_student              # run folder name
     seed: 42
     stop: {training_iterations: 50}        # and/or env_steps, time_s
@@ -13,7 +13,7 @@ keyword arguments, so RLlib's own documentation is the reference for every key::
     env_runners: {num_env_runners: 2, num_envs_per_env_runner: 8}
     training: {lr: 1.0e-4, ...}
     learners: {...}
-    rl_module: {module: opd, model_config: {...}}  # module: opd | default (RLlib's MLP)
+    rl_module: {module: opd, model_config: {...}}  # module: default (RLlib's MLP) or a registered module
     fault_tolerance: {restart_failed_env_runners: true}
     evaluation: {...}
 
@@ -25,21 +25,16 @@ the directory the command runs in, because EnvRunner processes may run elsewhere
 from __future__ import annotations
 
 import copy
-import importlib
 import inspect
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rlexec.algorithms.registry import AlgorithmEntry, get_algorithm, get_module, resolve
 from rlexec.configs import read_yaml_mapping
 from rlexec.errors import ConfigError
 
-ALGORITHMS = {
-    "ppo": "rlexec.algorithms.ppo",
-    "opd": "rlexec.algorithms.opd",
-    "qlearning": "rlexec.algorithms.qlearning",
-}
 RLLIB_SECTIONS = ("environment", "env_runners", "training", "learners", "rl_module", "fault_tolerance",
                   "evaluation", "reporting", "resources")
 TOP_LEVEL = ("algorithm", "name", "seed", "stop", "checkpoint_frequency", "keep_checkpoints", *RLLIB_SECTIONS)
@@ -68,8 +63,7 @@ class TrainSpec:
         if unknown:
             raise ConfigError(f"{source}: unknown top-level key(s) {sorted(unknown)}; known: {list(TOP_LEVEL)}")
         algorithm = data.get("algorithm")
-        if algorithm not in ALGORITHMS:
-            raise ConfigError(f"{source}: algorithm must be one of {sorted(ALGORITHMS)}, got {algorithm!r}")
+        get_algorithm(algorithm, source)  # a clear error now, not when the run starts
         sections = {}
         for name in RLLIB_SECTIONS:
             value = data.get(name) or {}
@@ -110,14 +104,13 @@ class TrainSpec:
             node[last] = value
         return TrainSpec.from_dict(data, source=self.source)
 
-    def algorithm_module(self):
-        return importlib.import_module(ALGORITHMS[self.algorithm])
+    def algorithm_entry(self) -> AlgorithmEntry:
+        return get_algorithm(self.algorithm, self.source)
 
 
 def build_algorithm_config(spec: TrainSpec, *, local: bool = False):
     """The RLlib config object the spec describes (new API stack), seeded, ready for ``build_algo()``."""
-    module = spec.algorithm_module()
-    config = module.CONFIG_CLASS()
+    config = spec.algorithm_entry().load_config_class()()
     sections = copy.deepcopy(spec.sections)
 
     environment = sections.pop("environment")
@@ -146,16 +139,12 @@ def resolve_env(name: str, source: str):
     if name in named:
         return named[name]
     if isinstance(name, str) and ":" in name:
-        module_name, _, attr = name.partition(":")
-        try:
-            return getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as exc:
-            raise ConfigError(f"{source}: environment.env {name!r} cannot be imported ({exc})") from None
+        return resolve(name, f"{source}: environment.env")
     raise ConfigError(f"{source}: environment.env must be 'bar', 'lob' or 'package.module:Class', got {name!r}")
 
 
 def module_spec(rl_module: dict[str, Any], env_config: dict[str, Any], source: str):
-    """``{module: opd|default, model_config: {...}}`` -> RLModuleSpec; the OPD network gets the env's shape."""
+    """``{module: default|<registered>, model_config: {...}}`` -> RLModuleSpec."""
     from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
     unknown = set(rl_module) - {"module", "model_config"}
@@ -165,17 +154,7 @@ def module_spec(rl_module: dict[str, Any], env_config: dict[str, Any], source: s
     model_config = dict(rl_module.get("model_config") or {})
     if kind == "default":
         return RLModuleSpec(model_config=model_config)
-    if kind == "opd":
-        from rlexec.algorithms.opd_network import OPDRecurrentModule
-        from rlexec.envs.config import ExecutionConfig
-
-        execution = ExecutionConfig.from_dict(env_config.get("execution", {}))
-        for key, value in (("n_steps", execution.n_steps), ("step_minutes", execution.step_minutes),
-                           ("lookback_minutes", execution.lookback_minutes),
-                           ("oracle", bool(env_config.get("oracle", False)))):
-            model_config.setdefault(key, value)
-        return RLModuleSpec(module_class=OPDRecurrentModule, model_config=model_config)
-    raise ConfigError(f"{source}: rl_module.module must be 'opd' or 'default', got {kind!r}")
+    return get_module(kind, source).build_spec(model_config, env_config)
 
 
 def _call(config, method: str, kwargs: dict[str, Any], source: str) -> None:

@@ -1,4 +1,4 @@
-"""OPD (rlexec.algorithms.opd, opd_network): loss, teacher/student split, the recurrent module.
+"""OPD (rlexec.algorithms.opd: config, learner, connectors, module): loss, teacher/student split, the recurrent module.
 
 Everything runs on the shipped sample (split preset ``sample``) with tiny batches.
 """
@@ -13,15 +13,10 @@ import numpy as np
 import pytest
 import torch
 
-from rlexec.algorithms.opd import (
-    DISTILLATION_LOSS,
-    TEACHER_ACTIONS,
-    OPDConfig,
-    OPDLearner,
-    TeacherActionConnector,
-    distillation_loss,
-)
-from rlexec.algorithms.opd_network import OPDRecurrentModule
+from rlexec.algorithms.opd.config import OPDConfig
+from rlexec.algorithms.opd.connectors import TEACHER_ACTIONS, TeacherActionConnector
+from rlexec.algorithms.opd.learner import DISTILLATION_LOSS, OPDLearner, distillation_loss
+from rlexec.algorithms.opd.module import OPDRecurrentModule
 from rlexec.envs import bar_env
 from rlexec.envs.bar_env import ORACLE_OBS, BarExecutionEnv
 from rlexec.envs.engine import NUM_PUBLIC_FEATURES
@@ -137,7 +132,7 @@ def test_opd_learner_adds_the_teacher_piece_only_with_distillation(opd_setup, ra
 
 def test_train_batch_has_teacher_actions_on_oracle_obs_and_student_obs(opd_setup):
     batch, episodes = opd_setup["batch"], opd_setup["episodes"]
-    from rlexec.training.checkpoints import load_module
+    from rlexec.policies.checkpoints import load_module
     from ray.rllib.core.columns import Columns
 
     piece = next(p for p in opd_setup["learner"]._learner_connector.connectors

@@ -1,4 +1,4 @@
-"""Tabular Q-learning (rlexec.algorithms.qlearning) and the distilled expert (rlexec.algorithms.expert_policy)."""
+"""Tabular Q-learning (rlexec.algorithms.qlearning) and the distilled expert (rlexec.policies.expert)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from rlexec.algorithms.expert_policy import ExpertPolicy, distill_expert
-from rlexec.algorithms.qlearning import (
-    DEFAULT_LOB_EDGES,
-    FeatureBins,
-    StateBinning,
-    TabularQConfig,
-    after_training,
-)
+from rlexec.algorithms.qlearning.binning import DEFAULT_LOB_EDGES, FeatureBins, StateBinning
+from rlexec.algorithms.qlearning.config import TabularQConfig
+from rlexec.algorithms.qlearning.export import after_training, distill_expert
+from rlexec.policies.expert import ExpertPolicy
 from rlexec.envs.lob_env import OBSERVATION_NAMES, LOBExecutionEnv
 from rlexec.errors import ConfigError, RlexecError
 
@@ -147,7 +143,7 @@ def test_one_update_is_the_batched_tabular_update(ray_session):
 
 # ---- (b) binning --------------------------------------------------------------------------------------
 def test_default_lob_binning_shape_and_edges():
-    binning = StateBinning()
+    binning = StateBinning.from_any(None, OBSERVATION_NAMES)
     assert [f.name for f in binning.features] == ["holdings_pct", "time_pct", "diff_pct", "imbalance_1", "spread_bps"]
     assert binning.shape == (10, 10, 5, 3, 3)
     assert binning.num_states == 4500
@@ -158,7 +154,7 @@ def test_default_lob_binning_shape_and_edges():
 
 
 def test_binning_hand_computed_indices_and_clipping():
-    binning = StateBinning()
+    binning = StateBinning.from_any(None, OBSERVATION_NAMES)
     obs = np.zeros((4, 16), np.float32)
     # holdings 0.35 -> bin 3; time 0.4 -> bin 4 (left-closed); diff -0.05 -> bin 1; imbalance 0.5 -> 2; spread 2.0 -> 1
     obs[0, [0, 1, 2, 3, 6]] = [0.35, 0.4, -0.05, 0.5, 2.0]
@@ -180,22 +176,26 @@ def test_binning_hand_computed_indices_and_clipping():
 
 def test_binning_numpy_and_torch_agree_on_env_like_values():
     rng = np.random.default_rng(0)
-    binning = StateBinning()
+    binning = StateBinning.from_any(None, OBSERVATION_NAMES)
     obs = rng.normal(0, 1, (500, 16)).astype(np.float32)
     obs[:, 6] = rng.choice([0.0, 1.0, 1.5, 2.0, 2.5, 3.0], 500)  # exact edges included
     assert (binning.index(obs) == binning.index_torch(torch.from_numpy(obs)).numpy()).all()
 
 
 def test_binning_configuration():
-    edited = StateBinning.from_any({"spread_bps": [2.0], "imbalance_1": None, "imbalance_5": [-0.2, 0.0, 0.2]})
+    edited = StateBinning.from_any({"spread_bps": [2.0], "imbalance_1": None, "imbalance_5": [-0.2, 0.0, 0.2]}, OBSERVATION_NAMES)
     assert {f.name: f.num_bins for f in edited.features} == {
         "holdings_pct": 10, "time_pct": 10, "diff_pct": 5, "spread_bps": 2, "imbalance_5": 4}
     assert StateBinning.from_any(edited.to_dict()) == edited
-    assert TabularQConfig().training(binning={"spread_bps": [2.0]}).binning.features[-1].edges == (2.0,)
+    config = TabularQConfig().environment(LOBExecutionEnv).training(binning={"spread_bps": [2.0]})
+    assert config.resolved_binning().features[-1].edges == (2.0,)
+    # Names are looked up in the env's observation_names: an env without them needs explicit indices.
+    with pytest.raises(ConfigError, match="observation_names"):
+        TabularQConfig().environment(StopOrAdvance).training(binning={"spread_bps": [2.0]}).validate()
     with pytest.raises(ConfigError, match="strictly increasing"):
         FeatureBins(name="x", index=0, edges=(0.5, 0.5))
-    with pytest.raises(ConfigError, match="unknown LOB feature 'spred'"):
-        StateBinning.from_any({"spred": [1.0]})
+    with pytest.raises(ConfigError, match="unknown feature.*'spred'"):
+        StateBinning.from_any({"spred": [1.0]}, OBSERVATION_NAMES)
     with pytest.raises(ConfigError, match="epsilon_final"):
         TabularQConfig().environment(StopOrAdvance).training(epsilon=0.1, epsilon_final=0.5).validate()
 

@@ -64,7 +64,7 @@ def test_aggregate_of_hand_metrics():
     assert agg.n_orders == 3
     assert agg.price_advantage_bps.n == 2  # NaN PA left out of the mean
     assert agg.price_advantage_bps.mean == pytest.approx((-49.751244 + 102.040816) / 2, rel=1e-7)
-    assert agg.pos == pytest.approx(1 / 3)
+    assert agg.pos == pytest.approx(1 / 2)  # the unfilled order has no PA: out of POS as out of the mean
     assert agg.glr == pytest.approx(102.040816 / 49.751244, rel=1e-7)
     assert agg.fill_rate.mean == pytest.approx(0.6)
     d = agg.to_dict()
@@ -79,12 +79,32 @@ def test_aggregate_of_hand_metrics():
         ([1.0, 2.0], math.inf, 1.0),  # no losses
         ([-1.0, -2.0], 0.0, 0.0),  # no gains
         ([0.0, 0.0], 0.0, 0.0),
-        ([10.0, math.nan, -5.0], 2.0, 1 / 3),  # NaN: ignored by GLR, not positive for POS
+        ([10.0, math.nan, -5.0], 2.0, 1 / 2),  # NaN (no fill): out of GLR and POS, as out of the PA mean
     ],
 )
 def test_gain_loss_ratio_and_positive_rate(pa, glr, pos):
     assert gain_loss_ratio(np.array(pa)) == pytest.approx(glr)
     assert positive_rate(np.array(pa)) == pytest.approx(pos)
+
+
+def test_orders_without_a_fill_count_in_no_pa_figure():
+    """Review defect: an unfilled order (NaN PA) was left out of the PA mean but counted in POS's denominator,
+    so the same orders gave a mean over n and a POS over n + 1."""
+    agg = aggregate(_hand_metrics())
+    pa = agg.price_advantage_bps
+    assert pa.n == 2
+    assert agg.pos * pa.n == pytest.approx(1.0)  # one of the two priced orders gained
+
+
+def test_a_new_metric_is_one_function(monkeypatch):
+    from rlexec.evaluation import metrics
+
+    monkeypatch.setattr(metrics, "ORDER_METRICS", dict(metrics.ORDER_METRICS))
+    metrics.order_metric("half_fill", "1", "half fill")(lambda o: o.executed / o.quantity / 2)
+    m = _hand_metrics()
+    np.testing.assert_allclose(m["half_fill"], [0.4, 0.5, 0.0])
+    assert aggregate(m).half_fill.mean == pytest.approx(0.3)
+    assert aggregate(m).to_dict()["half_fill"]["n"] == 3
 
 
 def test_positive_rate_of_nothing_is_nan():

@@ -7,7 +7,7 @@ import pyarrow as pa
 import pytest
 
 from rlexec.envs import BarExecutionEnv
-from rlexec.evaluation import evaluate, paired_difference, run_strategy
+from rlexec.evaluation import BarEpisodes, evaluate, paired_difference, run_episodes
 from rlexec.evaluation.plots import plot_fill_curves, plot_pa_distribution
 from rlexec.strategies import TWAP, make_strategy
 
@@ -99,7 +99,7 @@ def test_summary_matches_the_per_order_metrics(sample_evaluation):
     assert ev.result("twap").summary.glr == 0.0 and ev.result("vwap").summary.glr > 0
 
 
-def test_run_strategy_reward_equals_the_env_episode_return(sample_market, sample_evaluation):
+def test_runner_reward_equals_the_env_episode_return(sample_market, sample_evaluation):
     """The runner's per-order reward is what the gym env pays over the same order and actions."""
     config, batch, ev = sample_evaluation
     result = ev.result("is")
@@ -114,11 +114,11 @@ def test_run_strategy_reward_equals_the_env_episode_return(sample_market, sample
         assert total == pytest.approx(result.metrics["reward"][i], rel=1e-10, abs=1e-12)
 
 
-def test_run_strategy_calls_on_step_once_per_step(sample_evaluation):
+def test_run_episodes_calls_on_step_once_per_step(sample_evaluation):
     config, batch, _ = sample_evaluation
     calls = []
-    run_strategy(batch.select(np.arange(5)), config, TWAP(), on_step=lambda: calls.append(1))
-    assert len(calls) == config.n_steps
+    _, steps = run_episodes(BarEpisodes(batch.select(np.arange(5)), config), TWAP(), on_step=lambda: calls.append(1))
+    assert len(calls) == steps == config.n_steps
 
 
 def test_plots_write_png_files(sample_evaluation, tmp_path):

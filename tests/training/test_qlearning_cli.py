@@ -16,7 +16,7 @@ import pytest
 import torch
 import yaml
 
-from rlexec.algorithms.expert_policy import ExpertPolicy
+from rlexec.policies.expert import ExpertPolicy
 from rlexec.cli.main import main
 from rlexec.envs.lob_env import LOBExecutionEnv
 

@@ -169,7 +169,7 @@ def test_tiny_sweep_finishes_with_best_and_trials(ray_session, tmp_path):
     assert record["config"]["sweep"] == sweep.source
 
     # A trial's checkpoint is an ordinary RLlib checkpoint: the module loads without Ray's help.
-    from rlexec.training.checkpoints import load_module
+    from rlexec.policies.checkpoints import load_module
 
     module = load_module(best["best_checkpoint"])
     assert type(module).__name__ == "OPDRecurrentModule"

@@ -19,8 +19,9 @@ import yaml
 
 from rlexec.cli.main import main
 from rlexec.errors import ConfigError
+from rlexec.policies.trained import TrainedPolicy
 from rlexec.training import runner
-from rlexec.training.checkpoints import (
+from rlexec.policies.checkpoints import (
     LATEST,
     MODULE_SUBPATH,
     CheckpointError,
@@ -366,27 +367,29 @@ def test_evaluate_policy_next_to_twap_and_vwap(trained_run, tmp_path):
     assert not list(folder.glob("*.png"))
 
 
-def test_policy_strategy_acts_greedily_on_the_training_observation(trained_run):
+def test_trained_policy_acts_greedily_on_the_training_observation(trained_run):
     from ray.rllib.core.columns import Columns
 
     from rlexec.data.splits import DataSplit
-    from rlexec.envs.engine import BatchExecutionEngine, prepare_orders
-    from rlexec.envs.interpreters import ObservationInterpreter
-    from rlexec.evaluation.policy import PolicyStrategy
+    from rlexec.envs.engine import prepare_orders
+    from rlexec.evaluation.episodes import BarEpisodes
+    from rlexec.policies.trained import TrainedPolicy
 
-    strategy = PolicyStrategy.from_checkpoint(trained_run)
-    assert strategy.name == "tiny" and strategy.oracle is False and strategy.observe.oracle is False
+    policy = TrainedPolicy.load(trained_run).require_env("bar")
+    assert policy.name == "tiny" and policy.oracle is False
     split = DataSplit.from_dict({"preset": "sample"})
     market = split.market()
-    batch = prepare_orders(market, split.orders(market, "test", 12, seed=3, horizon_minutes=240), strategy.execution)
-    state = BatchExecutionEngine(strategy.execution).reset(batch)
-    obs = ObservationInterpreter(strategy.execution)(state).copy()
+    batch = prepare_orders(market, split.orders(market, "test", 12, seed=3, horizon_minutes=240), policy.execution)
+    episodes = BarEpisodes(batch, policy.execution, oracle=policy.oracle)
+    obs = episodes.reset()
     with torch.no_grad():
         logits = load_module(trained_run).forward_inference({Columns.OBS: torch.from_numpy(obs)})
     expected = logits[Columns.ACTION_DIST_INPUTS].argmax(-1).numpy()
-    np.testing.assert_array_equal(strategy.actions(state), expected)
-    values = np.asarray(strategy.execution.action_values)
-    np.testing.assert_array_equal(strategy.fractions(state), values[expected])
+    actions = policy.actor("greedy").actions(obs)
+    np.testing.assert_array_equal(actions, expected)
+    _, step = episodes.step(actions)
+    values = np.asarray(policy.execution.action_values)
+    np.testing.assert_allclose(step.child, np.minimum(values[expected] * batch.quantity, batch.quantity))
 
 
 # ------------------------------------------------------------------------------ an oracle run
@@ -406,35 +409,35 @@ def oracle_run(ray_session, tmp_path_factory) -> Path:
     return only_run(out, "teacher")
 
 
-def test_policy_strategy_on_an_oracle_run_uses_oracle_observations(oracle_run):
+def test_trained_policy_on_an_oracle_run_acts_on_oracle_observations(oracle_run):
     from ray.rllib.core.columns import Columns
 
-    from rlexec.algorithms.opd_network import OPDRecurrentModule
+    from rlexec.algorithms.opd.module import OPDRecurrentModule
     from rlexec.data.splits import DataSplit
     from rlexec.envs.engine import BatchExecutionEngine, prepare_orders
     from rlexec.envs.interpreters import ObservationInterpreter
-    from rlexec.evaluation.policy import PolicyStrategy
+    from rlexec.evaluation.episodes import BarEpisodes
+    from rlexec.evaluation.runner import run_episodes
 
-    strategy = PolicyStrategy.from_checkpoint(oracle_run, name="teacher")
-    assert strategy.oracle is True and strategy.observe.oracle is True
-    assert isinstance(strategy.module, OPDRecurrentModule) and strategy.module.oracle is True
+    policy = TrainedPolicy.load(oracle_run, name="teacher")
+    assert policy.oracle is True
+    assert isinstance(policy.model, OPDRecurrentModule) and policy.model.oracle is True
     split = DataSplit.from_dict({"preset": "sample"})
     market = split.market()
-    batch = prepare_orders(market, split.orders(market, "test", 6, seed=5, horizon_minutes=240), strategy.execution)
-    engine = BatchExecutionEngine(strategy.execution)
-    state = engine.reset(batch)
+    batch = prepare_orders(market, split.orders(market, "test", 6, seed=5, horizon_minutes=240), policy.execution)
 
     seen = []
-    forward = strategy.module.forward_inference
+    forward = policy.model.forward_inference
 
     def spy(batch_, **kwargs):
         seen.append(batch_[Columns.OBS].numpy().copy())
         return forward(batch_, **kwargs)
 
-    strategy.module.forward_inference = spy
-    strategy.actions(state)
-    oracle_obs = ObservationInterpreter(strategy.execution, oracle=True)(state)
-    student_obs = ObservationInterpreter(strategy.execution)(state)
+    policy.model.forward_inference = spy
+    run_episodes(BarEpisodes(batch, policy.execution, oracle=policy.oracle), policy.actor())
+    state = BatchExecutionEngine(policy.execution).reset(batch)
+    oracle_obs = ObservationInterpreter(policy.execution, oracle=True)(state)
+    student_obs = ObservationInterpreter(policy.execution)(state)
     np.testing.assert_array_equal(seen[0], oracle_obs)
     assert not np.array_equal(seen[0], student_obs)
 

@@ -34,8 +34,11 @@ from torch import nn
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.apis import ValueFunctionAPI
 from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
+from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.rllib.core.rl_module.torch import TorchRLModule
+from ray.rllib.utils.annotations import override
 
+from rlexec.envs.config import ExecutionConfig
 from rlexec.envs.engine import NUM_PUBLIC_FEATURES
 from rlexec.envs.interpreters import NUM_PRIVATE_FEATURES
 from rlexec.errors import ConfigError
@@ -55,6 +58,7 @@ DEFAULT_MODEL_CONFIG = {
 class OPDRecurrentModule(TorchRLModule, ValueFunctionAPI):
     """Windowed-GRU market branch + private branch -> categorical policy over step fractions, and a value."""
 
+    @override(TorchRLModule)
     def setup(self) -> None:
         rllib_defaults = {f.name for f in dataclasses.fields(DefaultModelConfig)}  # RLlib merges these in
         unknown = set(self.model_config) - set(DEFAULT_MODEL_CONFIG) - rllib_defaults
@@ -107,14 +111,29 @@ class OPDRecurrentModule(TorchRLModule, ValueFunctionAPI):
             market = torch.where((index >= 0).unsqueeze(-1), market, torch.zeros_like(market))
         return self.trunk(torch.cat([market, torch.relu(self.private_fc(private))], dim=1))
 
+    @override(TorchRLModule)
     def _forward(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
         return {Columns.ACTION_DIST_INPUTS: self.pi(self.embed(batch[Columns.OBS]))}
 
+    @override(TorchRLModule)
     def _forward_train(self, batch: dict[str, Any], **kwargs) -> dict[str, Any]:
         embeddings = self.embed(batch[Columns.OBS])
         return {Columns.ACTION_DIST_INPUTS: self.pi(embeddings), Columns.EMBEDDINGS: embeddings}
 
+    @override(ValueFunctionAPI)
     def compute_values(self, batch: dict[str, Any], embeddings: Any | None = None) -> torch.Tensor:
         if embeddings is None:
             embeddings = self.embed(batch[Columns.OBS])
         return self.vf(embeddings).squeeze(-1)
+
+
+def module_spec(model_config: dict[str, Any], env_config: dict[str, Any]) -> RLModuleSpec:
+    """``rl_module: {module: opd}``: the OPD network with the bar env's shape and view copied in
+    (``n_steps``, ``step_minutes``, ``lookback_minutes`` from ``env_config.execution``, ``oracle``)."""
+    model_config = dict(model_config)
+    execution = ExecutionConfig.from_dict(env_config.get("execution", {}))
+    for key, value in (("n_steps", execution.n_steps), ("step_minutes", execution.step_minutes),
+                       ("lookback_minutes", execution.lookback_minutes),
+                       ("oracle", bool(env_config.get("oracle", False)))):
+        model_config.setdefault(key, value)
+    return RLModuleSpec(module_class=OPDRecurrentModule, model_config=model_config)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -163,87 +163,3 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return value.tolist()
     return str(value)
-
-
-# ---- distillation -------------------------------------------------------------------------------------
-def boltzmann_targets(q_values: torch.Tensor, temperature: float) -> torch.Tensor:
-    """``softmax(Q / tau)`` (spec 1.1: tau_Q = 1)."""
-    return torch.softmax(q_values / temperature, dim=-1)
-
-
-def distill_expert(
-    q_source: Callable[[np.ndarray], Any] | Any,
-    observations: np.ndarray,
-    *,
-    temperature: float = 1.0,
-    epochs: int = 60,
-    batch_size: int = 512,
-    lr: float = 3e-3,
-    hidden_sizes: Sequence[int] = (64, 64),
-    seed: int = 0,
-    metadata: dict[str, Any] | None = None,
-) -> ExpertPolicy:
-    """Fit an :class:`ExpertPolicy` to the Boltzmann policy of ``q_source`` on ``observations``.
-
-    ``q_source``: a function of an (N, obs_dim) array returning Q values (N, A), or an object with a
-    ``q_values`` method (e.g. a :class:`~rlexec.algorithms.qlearning.TabularQModule`). Training
-    minimises the cross-entropy ``-sum_a p(a|s) log pi(a|s)`` (= KL(p || pi) + const) with Adam over
-    shuffled minibatches (rlexec defaults: lr 3e-3, batch 512, 60 epochs). The result's
-    ``metadata["distillation"]`` holds the final mean KL(p || pi) (nats), the greedy-action
-    agreement ``argmax pi == argmax Q`` and the share of states whose Q row has a unique maximum.
-    """
-    if temperature <= 0:
-        raise ConfigError(f"distill_expert: temperature must be > 0, got {temperature}")
-    obs = np.asarray(observations, dtype=np.float32)
-    if obs.ndim != 2 or len(obs) == 0:
-        raise ConfigError(f"distill_expert: observations must be a non-empty (N, obs_dim) array, got {obs.shape}")
-    with torch.no_grad():
-        if hasattr(q_source, "q_values"):  # an RLModule: takes and returns tensors
-            q = q_source.q_values(torch.from_numpy(obs))
-        else:
-            q = q_source(obs)
-        q = torch.as_tensor(_to_numpy(q), dtype=torch.float32)
-    if q.shape != (len(obs), q.shape[-1]) or q.shape[-1] < 2:
-        raise ConfigError(f"distill_expert: Q values must have shape (N, num_actions >= 2), got {tuple(q.shape)}")
-    targets = boltzmann_targets(q, temperature)
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a 2 x 64 MLP gains nothing from threads, and they stall on a busy machine
-    try:
-        return _fit(obs, q, targets, temperature=temperature, epochs=epochs, batch_size=batch_size, lr=lr,
-                    hidden_sizes=hidden_sizes, seed=seed, metadata=metadata)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _fit(obs, q, targets, *, temperature, epochs, batch_size, lr, hidden_sizes, seed, metadata) -> ExpertPolicy:
-    torch.manual_seed(seed)
-    std = obs.std(axis=0)
-    policy = ExpertPolicy(obs_dim=obs.shape[1], num_actions=q.shape[1], hidden_sizes=hidden_sizes,
-                          obs_mean=obs.mean(axis=0), obs_std=np.where(std > 1e-6, std, 1.0), metadata=metadata)
-    x = torch.from_numpy(obs)
-    optimizer = torch.optim.Adam(policy.parameters(), lr=lr)
-    generator = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        for batch in torch.randperm(len(x), generator=generator).split(batch_size):
-            loss = -(targets[batch] * policy.log_probs(x[batch])).sum(dim=-1).mean()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-
-    with torch.no_grad():
-        log_pi = policy.log_probs(x)
-        kl = (targets * (torch.log(targets.clamp_min(1e-12)) - log_pi)).sum(dim=-1).mean().item()
-        agreement = (log_pi.argmax(dim=-1) == q.argmax(dim=-1)).float().mean().item()
-        unique_max = ((q == q.max(dim=-1, keepdim=True).values).sum(dim=-1) == 1).float().mean().item()
-    policy.metadata["distillation"] = {
-        "kl": kl, "agreement": agreement, "unique_greedy_fraction": unique_max, "temperature": float(temperature),
-        "epochs": int(epochs), "num_observations": int(len(obs)), "seed": int(seed),
-    }
-    return policy
-
-
-def _to_numpy(value: Any) -> np.ndarray:
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu().numpy()
-    return np.asarray(value)
