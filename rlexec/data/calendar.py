@@ -18,6 +18,12 @@ SESSION_MINUTES = 390
 NS_PER_MINUTE = 60_000_000_000
 
 
+def session_clock(minute: int) -> str:
+    """Session minute -> ``HH:MM`` US/Eastern wall-clock time (0 -> ``09:30``, 390 -> ``16:00``)."""
+    total = SESSION_OPEN.hour * 60 + SESSION_OPEN.minute + int(minute)
+    return f"{total // 60:02d}:{total % 60:02d}"
+
+
 def session_open_utc_ns(date: dt.date) -> int:
     """Nanoseconds since the epoch (UTC) of 09:30 ET on ``date``."""
     local = dt.datetime.combine(date, SESSION_OPEN, tzinfo=EXCHANGE_TZ)

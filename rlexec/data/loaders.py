@@ -3,8 +3,9 @@
 Two layouts are recognised by their timestamp column:
 
 * ``vendor`` (the shared ``us_equity_1min`` files): ``datetime,open,high,low,close,volume``,
-  naive **US/Eastern** wall-clock times that label the **end** of each bar, rows newest first,
-  one symbol per file named ``<SYMBOL>_1min.csv[.gz]``.
+  naive **US/Eastern** wall-clock times, rows newest first, one symbol per file named
+  ``<SYMBOL>_1min.csv[.gz]``. The times label either the **end** of each bar (the shared files:
+  09:31 .. 16:00) or its **start** (09:30 .. 15:59); see :func:`detect_label`.
 * ``rlexec`` (what :func:`write_bars` produces): ``symbol, ts, open, high, low, close, volume`` with
   ``ts`` the bar **start** in UTC.
 
@@ -22,12 +23,13 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from rlexec.data.calendar import EXCHANGE_TZ, NS_PER_MINUTE
+from rlexec.data.calendar import EXCHANGE_TZ, NS_PER_MINUTE, SESSION_MINUTES, exchange_date, minute_of_session
 from rlexec.data.schema import BAR_SCHEMA, PRICE_COLUMNS
 from rlexec.data.validation import RowLocator, require_columns, sort_order, validate_prices_and_volume
 from rlexec.errors import BarDataError
 
 VALUE_COLUMNS = (*PRICE_COLUMNS, "volume")
+LABELS = ("auto", "end", "start")
 SAMPLE_DIR = Path(__file__).with_name("sample")
 
 
@@ -86,15 +88,15 @@ def _first_failing_cell(cells: list, parses) -> int:
     return 0
 
 
-def _vendor_timestamps(table: pa.Table, column: str, locator: RowLocator, label: str) -> np.ndarray:
+def _vendor_timestamps(table: pa.Table, column: str, locator: RowLocator) -> np.ndarray:
+    """The vendor stamps as UTC nanoseconds, as written (not yet moved to the bar start)."""
     col = table.column(column)
     if col.null_count:
         i = int(np.flatnonzero(pc.is_null(col).to_numpy(zero_copy_only=False))[0])
         raise locator.error("missing timestamp", index=i, field=column)
     if pa.types.is_timestamp(col.type):  # e.g. a parquet file with a typed wall-clock column
         if col.type.tz is not None:
-            ts = pc.cast(col, pa.timestamp("ns", tz="UTC")).cast(pa.int64()).to_numpy(zero_copy_only=False)
-            return ts - NS_PER_MINUTE if label == "end" else ts
+            return pc.cast(col, pa.timestamp("ns", tz="UTC")).cast(pa.int64()).to_numpy(zero_copy_only=False)
         naive = pc.cast(col, pa.timestamp("ns"))
     else:
         strings = col.cast(pa.string())
@@ -121,8 +123,46 @@ def _vendor_timestamps(table: pa.Table, column: str, locator: RowLocator, label:
             f"local time {naive[i].as_py()} does not exist or is ambiguous in US/Eastern (daylight saving switch)",
             index=i, field=column,
         ) from None
-    ts = aware.cast(pa.int64()).to_numpy(zero_copy_only=False)
-    return ts - NS_PER_MINUTE if label == "end" else ts
+    return aware.cast(pa.int64()).to_numpy(zero_copy_only=False)
+
+
+def detect_label(stamps_utc_ns: np.ndarray) -> tuple[str | None, str, int | None]:
+    """Whether vendor stamps label the bar ``"start"`` or ``"end"``, from the session's edges.
+
+    Over regular hours, end labels run 09:31 .. 16:00 ET and start labels 09:30 .. 15:59, so a bar
+    stamped 09:30 with none at 16:00 means start labels, and the reverse means end labels. Returns
+    ``(label, evidence, index)``: ``label`` is None when the file cannot tell (no bar at either
+    edge, as in a part-day extract, or bars at both, as with extended hours, where either labelling
+    has both); ``evidence`` says why in words; ``index`` is the first stamp at the deciding edge.
+    """
+    minutes = minute_of_session(stamps_utc_ns, exchange_date(stamps_utc_ns))
+    at_open, at_close = np.flatnonzero(minutes == 0), np.flatnonzero(minutes == SESSION_MINUTES)
+    if at_open.size and not at_close.size:
+        return "start", "a bar is stamped 09:30 ET and none 16:00 ET", int(at_open[0])
+    if at_close.size and not at_open.size:
+        return "end", "a bar is stamped 16:00 ET and none 09:30 ET", int(at_close[0])
+    if at_open.size:
+        return None, "bars are stamped both 09:30 and 16:00 ET, as with extended hours", None
+    return None, "no bar is stamped 09:30 or 16:00 ET", None
+
+
+def _resolve_label(stamps_utc_ns: np.ndarray, label: str, locator: RowLocator, field: str) -> str:
+    """The label to apply: ``label`` itself if the stamps do not contradict it, else a clear error."""
+    detected, evidence, index = detect_label(stamps_utc_ns)
+    if label == "auto":
+        if detected is None:
+            raise locator.error(
+                f"cannot tell whether the timestamps label the start or the end of each bar ({evidence}); "
+                "pass label='end' or label='start' (rlexec data convert --label end|start)"
+            )
+        return detected
+    if detected is not None and detected != label:
+        raise locator.error(
+            f"label={label!r} but the timestamps label the bar {detected}: {evidence}; "
+            f"use label='{detected}' or label='auto' (rlexec data convert --label {detected})",
+            index=index, field=field,
+        )
+    return label
 
 
 def _rlexec_timestamps(table: pa.Table, column: str, locator: RowLocator) -> np.ndarray:
@@ -151,7 +191,7 @@ def read_bars(
     *,
     symbol: str | None = None,
     layout: str = "auto",
-    label: str = "end",
+    label: str = "auto",
 ) -> pa.Table:
     """Read, validate and normalise one bar file.
 
@@ -159,7 +199,10 @@ def read_bars(
         path: ``.csv``, ``.csv.gz`` or ``.parquet``.
         symbol: ticker for files without a ``symbol`` column; default from the file name.
         layout: ``"auto"`` (by column names), ``"vendor"`` or ``"rlexec"``.
-        label: for the vendor layout, whether its timestamps label the bar ``"end"`` or ``"start"``.
+        label: for the vendor layout, whether its timestamps label the bar ``"end"`` or ``"start"``;
+            ``"auto"`` (default) tells them apart by :func:`detect_label` and raises where the file
+            cannot tell. An explicit label that the file's 09:30/16:00 bars contradict also raises.
+            Ignored for the rlexec layout, whose ``ts`` is always the bar start.
 
     Raises:
         BarDataError: naming the file, line/row and field of the first problem found.
@@ -169,8 +212,8 @@ def read_bars(
     locator = RowLocator(source=str(path), text_file=text_file)
     if not path.exists():
         raise locator.error("file not found")
-    if label not in ("end", "start"):
-        raise locator.error(f"label must be 'end' or 'start', got {label!r}")
+    if label not in LABELS:
+        raise locator.error(f"label must be 'auto', 'end' or 'start', got {label!r}")
     table = _read_raw(path, locator)
     columns = [c.lower() for c in table.column_names]
     table = table.rename_columns(columns)
@@ -189,7 +232,7 @@ def read_bars(
         volume=values["volume"], locator=locator,
     )
     if layout == "vendor":
-        ts = _vendor_timestamps(table, ts_field, locator, label)
+        ts = _vendor_timestamps(table, ts_field, locator)
     else:
         ts = _rlexec_timestamps(table, ts_field, locator)
     if "symbol" in columns:
@@ -199,6 +242,9 @@ def read_bars(
     else:
         symbols = np.full(len(table), symbol or symbol_from_filename(path), dtype=object)
     order = sort_order(ts, symbols.astype(str), locator, ts_field)
+    # After the order checks, so a duplicated or misplaced line is reported as such first.
+    if layout == "vendor" and _resolve_label(ts, label, locator, ts_field) == "end":
+        ts = ts - NS_PER_MINUTE
     return pa.table(
         {
             "symbol": pa.array(symbols[order].astype(str), pa.string()),

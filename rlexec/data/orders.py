@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from rlexec.data.calendar import SESSION_MINUTES
+from rlexec.data.calendar import SESSION_MINUTES, session_clock
 from rlexec.data.panel import VOLUME, MarketData
 from rlexec.errors import OrderError
 
@@ -54,8 +54,7 @@ class Order:
 
     @property
     def start_time(self) -> str:
-        minutes = 9 * 60 + 30 + self.start_minute
-        return f"{minutes // 60:02d}:{minutes % 60:02d}"
+        return session_clock(self.start_minute)
 
 
 def _parse_start(text: str) -> int:

@@ -76,6 +76,18 @@ def test_convert_writes_a_file_that_reads_back_equal(tmp_path, capsys, suffix):
     assert sorted(pc.unique(back.column("symbol")).to_pylist()) == ["AAPL", "SPY"]
 
 
+def test_convert_needs_label_where_a_file_cannot_tell_and_honours_it(tmp_path, capsys):
+    # A part-day vendor extract: no 09:30 or 16:00 bar, so start and end labels cannot be told apart.
+    path = tmp_path / "XYZ_1min.csv"
+    path.write_text("datetime,open,high,low,close,volume\n2019-02-15 10:01:00,10,11,9,10,100\n")
+    out = tmp_path / "bars.parquet"
+    assert main(["data", "convert", str(path), "--out", str(out)]) == 2
+    line = _one_error_line(capsys)
+    assert "XYZ_1min.csv" in line and "--label" in line and not out.exists()
+    assert main(["data", "convert", str(path), "--out", str(out), "--label", "start"]) == 0
+    assert read_bars(out).equals(read_bars(path, label="start"))
+
+
 def test_convert_rejects_an_unknown_output_format(tmp_path, capsys):
     assert main(["data", "convert", str(sample_files()[0]), "--out", str(tmp_path / "bars.xlsx")]) == 2
     assert "bars.xlsx" in _one_error_line(capsys)

@@ -13,6 +13,7 @@ from rlexec.data.calendar import (
     SESSION_MINUTES,
     exchange_date,
     minute_of_session,
+    session_clock,
     session_minute_starts_ns,
     session_open_utc_ns,
 )
@@ -87,3 +88,8 @@ def test_minute_of_session_outside_the_session():
     )
     dates = np.array([date] * 3, dtype="datetime64[D]")
     assert list(minute_of_session(ts, dates)) == [-1, 390, 510]
+
+
+@pytest.mark.parametrize(("minute", "clock"), [(0, "09:30"), (29, "09:59"), (30, "10:00"), (389, "15:59"), (390, "16:00")])
+def test_session_clock_names_the_wall_clock_time_of_a_session_minute(minute, clock):
+    assert session_clock(minute) == clock

@@ -161,7 +161,7 @@ def test_upper_case_column_names_are_accepted(write_csv):
     path = write_csv(
         ["2019-02-11 09:31:00,10,11,9,10.5,100"], name="ABC_1min.csv", header="Datetime,Open,High,Low,Close,Volume"
     )
-    row = read_bars(path).to_pylist()[0]
+    row = read_bars(path, label="end").to_pylist()[0]
     assert row["symbol"] == "ABC"
     assert row["ts"] == dt.datetime(2019, 2, 11, 14, 30, tzinfo=UTC)
     assert (row["open"], row["high"], row["low"], row["close"], row["volume"]) == (10.0, 11.0, 9.0, 10.5, 100)
@@ -175,19 +175,99 @@ def test_oldest_first_vendor_file_loads_like_newest_first(tmp_path):
     assert read_bars(path).equals(read_bars(sample_path("AAPL")))
 
 
-def test_label_start_shifts_every_timestamp_one_minute_later_than_label_end():
-    end = read_bars(sample_path("SPY"))
-    start = read_bars(sample_path("SPY"), label="start")
+# ---------------------------------------------------------------- bar labelling (start or end of the bar)
+
+
+def relabelled_as_start(lines: list[str]) -> list[str]:
+    """A vendor file's lines with every timestamp moved one minute earlier: the same bars, start-labelled."""
+    out = [lines[0]]
+    for line in lines[1:]:
+        stamp, rest = line.split(",", 1)
+        start = dt.datetime.fromisoformat(stamp) - dt.timedelta(minutes=1)
+        out.append(f"{start:%Y-%m-%d %H:%M:%S},{rest}")
+    return out
+
+
+def test_a_start_labelled_file_is_detected_and_loads_like_its_end_labelled_original(tmp_path):
+    # Stamped 09:30 .. 15:59: under a fixed end label its 09:30 bars would fall before the session.
+    lines = relabelled_as_start(sample_lines("SPY"))
+    assert any(" 09:30:00," in ln for ln in lines) and not any(" 16:00:00," in ln for ln in lines)
+    path = tmp_path / "SPY_1min.csv"
+    path.write_text("\n".join(lines) + "\n")
+    original = read_bars(sample_path("SPY"))
+    assert read_bars(path).equals(original)
+    assert read_bars(path, label="start").equals(original)
+    assert ts_column(read_bars(path))[0] == ts_ns(2019, 2, 11, 14, 30)  # the 09:30 ET bar is kept
+
+
+def test_an_end_labelled_file_is_detected_from_its_1600_bars(write_csv):
+    path = write_csv(["2019-02-11 15:59:00,10,11,9,10,100", "2019-02-11 16:00:00,10,11,9,10,100"])
+    expected = [ts_ns(2019, 2, 11, 20, 58), ts_ns(2019, 2, 11, 20, 59)]  # 15:58 and 15:59 ET starts
+    assert list(ts_column(read_bars(path))) == expected
+    assert list(ts_column(read_bars(path, label="end"))) == expected
+
+
+def test_explicit_end_label_on_a_start_labelled_file_is_an_error_naming_the_option(write_csv):
+    path = write_csv(["2019-02-11 09:30:00,10,11,9,10,100", "2019-02-11 09:31:00,10,11,9,10,100"])
+    with pytest.raises(
+        BarDataError,
+        match=r"X_1min\.csv, line 2, field 'datetime': .*bar start.*stamped 09:30 ET and none 16:00 ET.*label='start'",
+    ):
+        read_bars(path, label="end")
+
+
+def test_explicit_start_label_on_an_end_labelled_file_is_an_error_naming_the_option(write_csv):
+    path = write_csv(["2019-02-11 16:00:00,10,11,9,10,100", "2019-02-11 15:59:00,10,11,9,10,100"])
+    with pytest.raises(
+        BarDataError,
+        match=r"X_1min\.csv, line 2, field 'datetime': .*bar end.*stamped 16:00 ET and none 09:30 ET.*label='end'",
+    ):
+        read_bars(path, label="start")
+
+
+def test_a_file_without_0930_or_1600_bars_needs_an_explicit_label(write_csv):
+    path = write_csv(["2019-02-11 10:00:00,10,11,9,10,100", "2019-02-11 10:01:00,10,11,9,10,100"])
+    with pytest.raises(
+        BarDataError, match=r"X_1min\.csv: cannot tell .*no bar is stamped 09:30 or 16:00 ET.*label='end' or label='start'"
+    ):
+        read_bars(path)
+    end, start = read_bars(path, label="end"), read_bars(path, label="start")
+    assert list(ts_column(end)) == [ts_ns(2019, 2, 11, 14, 59), ts_ns(2019, 2, 11, 15, 0)]
     assert np.all(ts_column(start) - ts_column(end) == NS_PER_MINUTE)
-    assert ts_column(start)[0] == ts_ns(2019, 2, 11, 14, 31)
     for name in ("open", "high", "low", "close", "volume"):
         assert start.column(name).equals(end.column(name))
 
 
-def test_label_other_than_start_or_end_is_rejected(write_csv):
+def test_extended_hours_with_both_0930_and_1600_bars_need_an_explicit_label(write_csv):
+    path = write_csv(["2019-02-11 09:30:00,10,11,9,10,100", "2019-02-11 16:00:00,10,11,9,10,100"])
+    with pytest.raises(BarDataError, match=r"cannot tell .*stamped both 09:30 and 16:00 ET.*label='end' or label='start'"):
+        read_bars(path)
+    assert ts_column(read_bars(path, label="start"))[0] == ts_ns(2019, 2, 11, 14, 30)
+
+
+def test_label_is_detected_from_a_time_zone_aware_parquet_column(tmp_path):
+    # 09:30 ET written as an aware timestamp: start-labelled, and no 16:00 bar.
+    stamps = [dt.datetime(2019, 2, 11, 14, 30, tzinfo=UTC), dt.datetime(2019, 2, 11, 14, 31, tzinfo=UTC)]
+    table = pa.table(
+        {
+            "datetime": pa.array(stamps, pa.timestamp("s", tz="UTC")),
+            "open": [10.0, 10.0], "high": [11.0, 11.0], "low": [9.0, 9.0], "close": [10.0, 10.0], "volume": [1, 2],
+        }
+    )
+    path = tmp_path / "ABC_1min.parquet"
+    pq.write_table(table, path)
+    assert ts_column(read_bars(path))[0] == ts_ns(2019, 2, 11, 14, 30)
+    with pytest.raises(BarDataError, match=r"ABC_1min\.parquet, row 1, field 'datetime': .*label='start'"):
+        read_bars(path, label="end")
+
+
+def test_label_other_than_auto_start_or_end_is_rejected(write_csv):
     path = write_csv(["2019-02-11 09:31:00,10,11,9,10,100"])
-    with pytest.raises(BarDataError, match=r"X_1min\.csv: label must be 'end' or 'start', got 'middle'"):
+    with pytest.raises(BarDataError, match=r"X_1min\.csv: label must be 'auto', 'end' or 'start', got 'middle'"):
         read_bars(path, label="middle")
+
+
+# ---------------------------------------------------------------- the rlexec layout
 
 
 def test_rlexec_layout_with_several_symbols_is_sorted_by_symbol_then_time(write_csv):
@@ -277,13 +357,13 @@ def test_read_many_rejects_the_same_symbol_and_minute_in_two_files(write_csv):
     first = write_csv(["2019-02-11 09:31:00,10,11,9,10,100", "2019-02-11 09:32:00,10,11,9,10,100"], name="AAA_1min.csv")
     second = write_csv(["2019-02-11 09:32:00,10,11,9,10,100", "2019-02-11 09:33:00,10,11,9,10,100"], name="aaa_1min.csv")
     with pytest.raises(BarDataError, match=r"AAA_1min\.csv, .*aaa_1min\.csv: symbol AAA has two bars at 2019-02-11 14:31"):
-        read_many([first, second])
+        read_many([first, second], label="end")
 
 
 def test_read_many_accepts_the_same_minute_for_different_symbols(write_csv):
     a = write_csv(["2019-02-11 09:31:00,10,11,9,10,100"], name="AAA_1min.csv")
     b = write_csv(["2019-02-11 09:31:00,20,21,19,20,200"], name="BBB_1min.csv")
-    table = read_many([b, a])
+    table = read_many([b, a], label="end")
     assert table.column("symbol").to_pylist() == ["AAA", "BBB"]
     assert table.column("volume").to_pylist() == [100, 200]
 

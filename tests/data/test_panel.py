@@ -11,7 +11,7 @@ import pytest
 
 from rlexec.data import FIELDS, MarketData, SyntheticMarketConfig, generate_bars, load_sample, read_many, sample_files
 from rlexec.data.calendar import session_minute_starts_ns
-from rlexec.data.panel import CLOSE, OPEN, VOLUME
+from rlexec.data.panel import CLOSE, VOLUME
 from rlexec.errors import BarDataError
 
 DAYS = (dt.date(2024, 1, 2), dt.date(2024, 1, 3), dt.date(2024, 1, 4))
@@ -76,13 +76,53 @@ def test_gap_after_a_gap_uses_the_last_observed_close(table, values):
     assert list(market.observed[1, 9:14]) == [True, False, True, False, True]
 
 
-def test_leading_missing_minutes_take_the_first_observed_open(table, values):
+def test_leading_missing_minutes_carry_the_previous_sessions_last_close(table, values):
     market = MarketData.from_table(without(table, 1, [0, 1, 2]))
-    first_open = values[1, 3, OPEN]
-    assert np.array_equal(market.bars[1, :3, :4], np.full((3, 4), first_open))
+    last_close = values[0, 389, CLOSE]
+    assert np.array_equal(market.bars[1, :3, :4], np.full((3, 4), last_close))
     assert np.array_equal(market.bars[1, :3, VOLUME], np.zeros(3))
     assert not market.observed[1, :3].any() and market.observed[1, 3:].all()
     assert np.array_equal(market.bars[1, 3:], values[1, 3:])
+
+
+def test_leading_missing_minutes_take_nothing_from_the_bars_after_them(table):
+    # Perturb the session's first real bar (09:33) and everything after it: the filled 09:30-09:32
+    # minutes precede it, so they must not change.
+    gappy = without(table, 1, [0, 1, 2])
+    later = np.zeros(gappy.num_rows, dtype=bool)
+    later[390 : 2 * 390 - 3] = True  # day 1's 387 remaining bars follow day 0's 390
+    scaled = gappy
+    for name in ("open", "high", "low", "close"):
+        i = scaled.schema.get_field_index(name)
+        column = scaled.column(name).to_numpy().copy()
+        column[later] *= 1.25
+        scaled = scaled.set_column(i, scaled.schema.field(i), pa.array(column, pa.float64()))
+    before, after = MarketData.from_table(gappy), MarketData.from_table(scaled)
+    assert not np.array_equal(before.bars[1, 3:, :4], after.bars[1, 3:, :4])  # the perturbation took
+    assert np.array_equal(before.bars[1, :3], after.bars[1, :3])
+
+
+def test_first_session_with_leading_gap_is_dropped_but_still_carries_its_close(table, values):
+    # Nothing earlier than day 0's first bar (09:32) is known, so day 0 cannot be completed without
+    # looking ahead; its real bars still give day 1 the price to carry into day 1's missing 09:30.
+    market = MarketData.from_table(without(without(table, 1, [0]), 0, [0, 1]))
+    assert market.dates == DAYS[1:]
+    ((symbol, date, reason),) = market.dropped_days
+    assert (symbol, date) == ("SYNA", DAYS[0])
+    assert "no earlier price" in reason and "09:32" in reason
+    assert list(market.bars[0, 0]) == [values[0, 389, CLOSE]] * 4 + [0.0]
+
+
+def test_missing_minutes_never_cross_symbols():
+    # BBB's first session lacks its 09:30 bar; AAA's last close must not leak into it.
+    cfg = SyntheticMarketConfig(symbols=("AAA", "BBB"), start_date=DAYS[0], num_days=2)
+    two = generate_bars(cfg, seed=3)
+    bbb_first = two.num_rows // 2  # rows are sorted by symbol, then time
+    keep = np.ones(two.num_rows, dtype=bool)
+    keep[bbb_first] = False
+    market = MarketData.from_table(two.filter(pa.array(keep)))
+    assert market.row_symbols == ("AAA", "AAA", "BBB")
+    assert [d[:2] for d in market.dropped_days] == [("BBB", DAYS[0])]
 
 
 def test_trailing_missing_minutes_take_the_last_close(table, values):
@@ -121,13 +161,32 @@ def test_bars_outside_the_session_are_dropped_and_counted(table, values):
     assert market.observed.all()
 
 
-def test_sparse_day_is_dropped_with_a_reason(table):
-    sparse = without(table, 1, range(150, 390))  # 150 of 390 bars left on day 1
+def test_a_sparse_instrument_keeps_its_sessions_by_default(table, values):
+    # An illiquid name: about 30% of minutes have trades. Every session stays; the missing minutes
+    # are minutes without trades (volume 0) at the last close.
+    rng = np.random.default_rng(0)
+    present = rng.random((3, 390)) < 0.3
+    present[0, 0] = True  # the first session opens with a trade, so nothing before it is needed
+    sparse = table.filter(pa.array(present.ravel()))
     market = MarketData.from_table(sparse)
+    assert market.dates == DAYS and market.dropped_days == ()
+    assert np.array_equal(market.observed, present)
+    assert np.array_equal(market.bars[present], values[present])
+    assert np.all(market.bars[~present, VOLUME] == 0)
+    flat = market.bars.reshape(-1, 5)
+    for i in np.flatnonzero(~present.ravel()):
+        last = np.flatnonzero(present.ravel()[:i])[-1]
+        assert np.all(flat[i, :4] == flat[last, CLOSE])
+
+
+def test_a_configured_coverage_threshold_drops_sparse_days_naming_the_setting(table):
+    sparse = without(table, 1, range(150, 390))  # 150 of 390 bars left on day 1
+    market = MarketData.from_table(sparse, min_observed_fraction=0.5)
     assert market.dates == (DAYS[0], DAYS[2])
-    assert market.dropped_days == (("SYNA", DAYS[1], "only 150 of 390 bars"),)
+    ((symbol, date, reason),) = market.dropped_days
+    assert (symbol, date) == ("SYNA", DAYS[1])
+    assert reason.startswith("only 150 of 390 bars") and "min_observed_fraction=0.5" in reason
     assert not market.has_session("SYNA", DAYS[1])
-    # A lower threshold keeps it, with the missing minutes filled.
     kept = MarketData.from_table(sparse, min_observed_fraction=0.3)
     assert kept.dates == DAYS and kept.dropped_days == ()
     assert kept.observed[1].sum() == 150
@@ -137,15 +196,15 @@ def test_exactly_the_minimum_fraction_is_kept(table):
     half = without(table, 2, range(195, 390))  # 195 / 390 = 0.5
     assert MarketData.from_table(half, min_observed_fraction=0.5).dates == DAYS
     fewer = without(table, 2, range(194, 390))
-    assert MarketData.from_table(fewer, min_observed_fraction=0.5).dropped_days == (
-        ("SYNA", DAYS[2], "only 194 of 390 bars"),
-    )
+    ((_, date, reason),) = MarketData.from_table(fewer, min_observed_fraction=0.5).dropped_days
+    assert date == DAYS[2] and reason.startswith("only 194 of 390 bars")
 
 
-def test_no_session_dense_enough_is_an_error(table):
+def test_no_session_kept_is_an_error_naming_the_setting(table):
     sparse = table.filter(pa.array(np.arange(table.num_rows) % 390 < 100))
-    with pytest.raises(BarDataError, match=r"thin: no session has at least 50% of its bars"):
-        MarketData.from_table(sparse, source="thin")
+    assert MarketData.from_table(sparse).num_sessions == 3
+    with pytest.raises(BarDataError, match=r"thin: no session kept.*only 100 of 390 bars.*min_observed_fraction=0\.5"):
+        MarketData.from_table(sparse, min_observed_fraction=0.5, source="thin")
 
 
 @pytest.mark.parametrize("fraction", [-0.1, 1.5])
@@ -195,7 +254,8 @@ def test_prior_rows_are_strictly_earlier_and_most_recent_last(two_symbols):
 
 
 def test_prior_rows_skip_a_dropped_day(table):
-    market = MarketData.from_table(without(table, 1, range(100, 390)))
+    market = MarketData.from_table(without(table, 1, range(100, 390)), min_observed_fraction=0.5)
+    assert market.dropped_days[0][:2] == ("SYNA", DAYS[1])
     assert market.prior_rows("SYNA", DAYS[2], 1) == [market.row("SYNA", DAYS[0])]
 
 

@@ -60,14 +60,14 @@ def test_bad_row_deep_in_a_file_is_reported_by_its_own_line(write_csv):
 
 
 def test_good_rows_pass_and_zero_volume_is_accepted(write_csv):
-    table = read_bars(write_csv(GOOD, name="good.csv"))
+    table = read_bars(write_csv(GOOD, name="good.csv"), label="end")
     assert table.column("volume").to_pylist() == [100, 200, 0]
     assert table.column("close").to_pylist() == [10.5, 10.2, 10.1]
 
 
 def test_missing_minutes_are_accepted_by_the_loader(write_csv):
     # Gaps are not errors here; the panel fills them.
-    table = read_bars(write_csv([GOOD[0], GOOD[2]], name="gap.csv"))
+    table = read_bars(write_csv([GOOD[0], GOOD[2]], name="gap.csv"), label="end")
     ts = table.column("ts").cast(pa.int64()).to_numpy()
     assert list(np.diff(ts)) == [2 * 60_000_000_000]
 
