@@ -1,9 +1,9 @@
 """rlexec: reinforcement learning for optimal trade execution.
 
-Layers, each depending only on the ones before it::
+Layers, each importing only from itself and the ones before it (checked by ``tests/test_layering.py``)::
 
-    rlexec.data -> rlexec.market -> rlexec.envs -> rlexec.strategies
-                -> rlexec.algorithms / rlexec.logicq -> rlexec.evaluation -> rlexec.cli
+    errors, configs, provenance -> data, market -> strategies -> envs -> policies -> evaluation
+                                -> algorithms -> training -> cli
 """
 
 __version__ = "0.1.0"
