@@ -105,7 +105,9 @@ def get_algorithm(name: str, source: str = "<config>") -> AlgorithmEntry:
     if name in _ALGORITHMS:
         return _ALGORITHMS[name]
     if isinstance(name, str) and ":" in name:
-        return AlgorithmEntry(name=name, config_class=name)
+        entry = AlgorithmEntry(name=name, config_class=name)
+        resolve(name, f"{source}: algorithm")  # fail now, naming the file, not when the run starts
+        return entry
     raise ConfigError(f"{source}: algorithm must be one of {algorithm_names()} or 'package.module:ConfigClass', "
                       f"got {name!r}")
 
