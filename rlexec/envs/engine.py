@@ -45,6 +45,7 @@ class OrderBatch:
     reference_price: np.ndarray  # (N,) p_0, close of the last bar before the start
     twap_price: np.ndarray  # (N,) p_twap, mean minute price over traded horizon minutes
     market_vwap: np.ndarray  # (N,) volume-weighted minute price over the horizon
+    horizon_mean_volume: np.ndarray  # (N,) mean volume of the horizon's traded minutes (forced-fill floor)
     volume_profile: np.ndarray  # (N, H) share of horizon volume per minute, from earlier sessions
     minute_volatility: np.ndarray  # (N,) std of 1-minute log returns of the previous session
     volume_scale: np.ndarray  # (N,) mean minute volume of the previous session, shares
@@ -64,8 +65,8 @@ class OrderBatch:
                 name: getattr(self, name)[index]  # fancy indexing copies
                 for name in (
                     "quantity", "sigma", "window_bars", "price", "volume",
-                    "reference_price", "twap_price", "market_vwap", "volume_profile", "minute_volatility",
-                    "volume_scale", "public_features",
+                    "reference_price", "twap_price", "market_vwap", "horizon_mean_volume", "volume_profile",
+                    "minute_volatility", "volume_scale", "public_features",
                 )
             },
         )
@@ -98,8 +99,8 @@ def prepare_orders(market: MarketData, orders: list[Order], config: ExecutionCon
 
     An order needs: its session and an earlier session of the same symbol (for the VWAP profile,
     the volatility estimate and, for early starts, the lookback bars); a window that ends by 16:00;
-    traded volume in the window; and ``quantity <= max_participation * window volume``, the most the
-    fill cap lets it trade.
+    traded volume in the window; and, under a cap, ``quantity <= max_participation * window volume``,
+    the most the fill cap lets it trade.
     """
     if not orders:
         raise OrderError("no orders given")
@@ -147,7 +148,7 @@ def prepare_orders(market: MarketData, orders: list[Order], config: ExecutionCon
     quantity = np.array([o.quantity for o in orders], dtype=np.float64)
     for i in np.flatnonzero(traded_minutes == 0):
         raise OrderError(f"no traded volume in the window of {orders[i].symbol} on {orders[i].date}", row=int(i) + 1)
-    capacity = fill.max_participation * window_volume
+    capacity = fill.participation_cap * window_volume  # inf without a cap: every quantity fits
     for i in np.flatnonzero(quantity > capacity):
         raise OrderError(
             f"quantity {quantity[i]:,.0f} exceeds the {capacity[i]:,.0f} shares available in its window "
@@ -177,6 +178,7 @@ def prepare_orders(market: MarketData, orders: list[Order], config: ExecutionCon
         reference_price=reference,
         twap_price=twap,
         market_vwap=(price * volume).sum(axis=1) / window_volume,
+        horizon_mean_volume=window_volume / traded_minutes,
         volume_profile=profile,
         minute_volatility=volatility,
         volume_scale=volume_scale,
@@ -271,9 +273,9 @@ class BatchExecutionEngine:
             raise ValueError(f"fraction for order {int(np.flatnonzero(np.isnan(fractions))[0]) + 1} is NaN")
         execute_step(
             state.t, self.config.step_minutes, self.config.n_steps, fractions,
-            batch.quantity, batch.sigma, batch.twap_price, batch.price, batch.volume,
-            fill.max_participation, fill.impact_coefficient_bps, fill.impact_exponent, fill.half_spread_bps,
-            fill.force_remainder,
+            batch.quantity, batch.sigma, batch.twap_price, batch.price, batch.volume, batch.horizon_mean_volume,
+            fill.participation_cap, fill.impact_coefficient_bps, fill.impact_exponent, fill.half_spread_bps,
+            fill.force_remainder, fill.forced_volume_floor,
             state.remaining, state.executed, state.cash, state.minute_fills,
             self._qty, self._pa, self._concentration,
         )

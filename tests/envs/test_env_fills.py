@@ -10,9 +10,11 @@ import math
 
 import numpy as np
 import pytest
+import yaml
 
 from envs_helpers import make_market, order, tiny_config
-from rlexec.envs import BatchExecutionEngine, prepare_orders
+from rlexec.envs import BatchExecutionEngine, ExecutionConfig, FillModel, prepare_orders
+from rlexec.errors import ConfigError, OrderError
 
 
 def run(market, orders, config, fractions):
@@ -157,8 +159,6 @@ def test_zero_volume_last_minute_still_takes_the_forced_remainder():
 
 
 def test_fraction_is_of_q_capped_by_remaining_and_negative_means_nothing():
-    from rlexec.envs import ExecutionConfig, FillModel
-
     config = ExecutionConfig(n_steps=3, step_minutes=2, lookback_minutes=2, profile_days=1,
                              fill=FillModel(impact_coefficient_bps=0.0))
     market = make_market()  # 1,000 shares a minute everywhere: cap 200
@@ -189,3 +189,80 @@ def test_order_at_the_open_takes_lookback_and_reference_from_the_previous_sessio
     batch = prepare_orders(market, [order("sell", 100, start=0)], tiny_config())
     assert batch.reference_price[0] == 96.0
     np.testing.assert_array_equal(batch.window_bars[0, :2, 3], [95.0, 96.0])
+
+
+# --------------------------------------------------------------------------- no volume cap (max_participation=None)
+
+
+@pytest.mark.parametrize("side, sigma", [("buy", -1), ("sell", 1)])
+def test_without_a_cap_a_child_above_twenty_percent_of_volume_fills_within_its_step(side, sigma):
+    # Q = 1,200 on 1,000-share minutes, 50 % a step: 300 shares a minute = 30 % of each bar,
+    # above the default 20 % cap. Uncapped, each step fills its 600 entirely, at impact
+    # 10 sqrt(.3) bp in every minute (the forced last minute: max(1000, .25 x 1000) = its own volume).
+    market = make_market([100, 101, 102, 103], [1000, 1000, 1000, 1000])
+    config = tiny_config(max_participation=None, impact_coefficient_bps=10.0, impact_exponent=0.5)
+    _, state, outcomes = run(market, [order(side, 1200)], config, [0.5, 0.5])
+    assert outcomes[0][0][0] == 600 and outcomes[1][0][0] == 600
+    np.testing.assert_array_equal(state.minute_fills[0], [300, 300, 300, 300])
+    impact = 10 * math.sqrt(0.3) * 1e-4
+    expected = sum(300 * p * (1 - sigma * impact) for p in (100, 101, 102, 103))
+    assert state.cash[0] == pytest.approx(expected, rel=1e-13)
+    assert state.fill_rate[0] == 1.0
+    # the same order is more than the default cap lets the window trade (0.2 x 4,000 = 800 shares)
+    with pytest.raises(OrderError, match="max_participation 0.2"):
+        prepare_orders(market, [order(side, 1200)], tiny_config())
+
+
+def test_without_a_cap_a_zero_volume_minute_still_gets_no_fill():
+    # No cap is no licence to trade where nobody traded: minute 11 (volume 0) fills nothing, its
+    # 300 shares stay in the order and the last step takes 900, 450 a minute (45 % of each bar).
+    market = make_market([100, 200, 102, 104], [1000, 0, 1000, 1000])
+    config = tiny_config(max_participation=None, impact_coefficient_bps=10.0)
+    _, state, outcomes = run(market, [order("buy", 1200)], config, [0.5, 0.5])
+    np.testing.assert_array_equal(state.minute_fills[0], [300, 0, 450, 450])
+    assert outcomes[0][0][0] == 300
+    expected = 300 * 100 * (1 + 10 * math.sqrt(0.3) * 1e-4) + 450 * (102 + 104) * (1 + 10 * math.sqrt(0.45) * 1e-4)
+    assert state.cash[0] == pytest.approx(expected, rel=1e-13)
+
+
+def test_no_cap_is_null_in_yaml_and_round_trips():
+    config = ExecutionConfig.from_dict(yaml.safe_load("fill:\n  max_participation: null\n"))
+    assert config.fill.max_participation is None and config.fill.participation_cap == math.inf
+    assert ExecutionConfig.from_dict(config.to_dict()) == config
+    assert FillModel().max_participation == 0.2 and FillModel().participation_cap == 0.2
+    with pytest.raises(ConfigError, match=r"^FillModel\.max_participation must be in \(0, 1\], or null for no cap"):
+        FillModel(max_participation=1.5)
+
+
+# --------------------------------------------------------------------------- forced remainder on a thin last minute
+
+
+@pytest.mark.parametrize(
+    "last_volume, liquidity",
+    [
+        (0, 0.25 * 3000 / 3),  # empty last bar: floor = 0.25 x mean of the 3 traded minutes (1,000)
+        (100, 0.25 * 3100 / 4),  # thin last bar: 100 < floor 0.25 x 775 = 193.75
+        (5000, 5000),  # busy last bar: its own volume (floor 0.25 x 2,000 = 500)
+    ],
+)
+def test_forced_remainder_impact_is_measured_against_at_least_the_volume_floor(last_volume, liquidity):
+    # Nothing in step 0; the last step wants 300, 150 a minute. Minute 12 fills 150 (15 % of 1,000);
+    # the forced last minute takes the other 150 whatever its bar, at participation 150 / liquidity.
+    market = make_market([100, 100, 100, 104], [1000, 1000, 1000, last_volume])
+    config = tiny_config(impact_coefficient_bps=10.0, impact_exponent=0.5)
+    _, state, _ = run(market, [order("buy", 300)], config, [0.0, 0.0])
+    np.testing.assert_array_equal(state.minute_fills[0], [0, 0, 150, 150])
+    p12 = 100 * (1 + 10 * math.sqrt(0.15) * 1e-4)
+    p13 = 104 * (1 + 10 * math.sqrt(150 / liquidity) * 1e-4)
+    assert state.cash[0] == pytest.approx(150 * p12 + 150 * p13, rel=1e-13)
+
+
+def test_forced_volume_floor_is_configurable_and_must_be_positive():
+    # A floor of 1 charges the forced 150 shares on the empty last bar as 15 % of a mean minute (1,000).
+    market = make_market([100, 100, 100, 104], [1000, 1000, 1000, 0])
+    config = tiny_config(impact_coefficient_bps=10.0, forced_volume_floor=1.0)
+    _, state, _ = run(market, [order("sell", 300)], config, [0.0, 0.0])
+    assert state.cash[0] == pytest.approx(150 * (100 + 104) * (1 - 10 * math.sqrt(0.15) * 1e-4), rel=1e-13)
+    for bad in (0.0, -1.0, float("nan"), float("inf"), "1", True):
+        with pytest.raises(ConfigError, match=r"^FillModel\.forced_volume_floor "):
+            FillModel(forced_volume_floor=bad)
