@@ -53,7 +53,7 @@ def test_batch_equals_each_order_alone(sample_market):
         np.testing.assert_allclose(s1.cash[0], state.cash[i], rtol=1e-12)
         np.testing.assert_allclose(s1.minute_fills[0], state.minute_fills[i], rtol=1e-12, atol=0)
     # the batch is not trivial: the cap bound somewhere and orders differ
-    assert np.isclose(state.minute_fills, config.fill.max_participation * batch.volume).any()
+    assert np.isclose(state.minute_fills, config.fill.participation_cap * batch.volume).any()
 
 
 def test_select_makes_independent_sub_batches(sample_market):

@@ -21,7 +21,7 @@ def test_conservation_cap_and_fill_rate_invariants(sample_market, force_remainde
     rng = np.random.default_rng(0)
     # half the orders trade eagerly, half hardly at all (they reach the last step with most of Q left)
     scale = np.where(np.arange(len(batch)) % 2 == 0, 1.0, 0.05)
-    cap = config.fill.max_participation * batch.volume
+    cap = config.fill.participation_cap * batch.volume
     H, m = config.horizon_minutes, config.step_minutes
     prev_executed = state.executed.copy()
     while not state.done:

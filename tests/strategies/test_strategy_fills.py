@@ -20,7 +20,7 @@ def _orders(market, n, seed, fraction=(0.0005, 0.002)):
 
 
 def _assert_cap_never_binds(batch, state, cfg):
-    cap = cfg.fill.max_participation * batch.volume
+    cap = cfg.fill.participation_cap * batch.volume
     assert np.all(state.minute_fills[:, :-1] < cap[:, :-1]), "test orders must stay below the volume cap"
 
 
