@@ -26,7 +26,7 @@ from rlexec.evaluation.runner import Evaluation, FixedAction, Run, evaluate_runs
 from rlexec.policies.actors import ACTOR_KINDS
 from rlexec.policies.trained import TrainedPolicy
 from rlexec.market import REGIMES
-from rlexec.provenance import new_run_dir, run_record, write_json_atomic
+from rlexec.provenance import new_run_dir, run_record, write_atomic, write_json_atomic
 from rlexec.strategies import make_strategy, strategy_names
 
 
@@ -149,7 +149,8 @@ def _report(console: Console, evaluation: Evaluation, out_dir: Path, record: dic
     console.print(results_table(evaluation))
     if len(evaluation.results) > 1:
         console.print(comparison_table(evaluation))
-    pq.write_table(evaluation.per_order_table(), out_dir / "per_order.parquet")
+    per_order = evaluation.per_order_table()
+    write_atomic(out_dir / "per_order.parquet", lambda tmp: pq.write_table(per_order, tmp))
     summary = {
         **record,
         "n_orders": len(evaluation),

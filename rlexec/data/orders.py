@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from rlexec.data.calendar import SESSION_MINUTES, session_clock
 from rlexec.data.panel import VOLUME, MarketData
 from rlexec.errors import OrderError
+from rlexec.provenance import write_atomic
 
 SIDES = {"sell": 1, "buy": -1}  # sigma: +1 sell (liquidation), -1 buy (acquisition)
 ORDER_COLUMNS = ("symbol", "date", "side", "quantity", "start")
@@ -112,10 +113,8 @@ def write_orders(orders: list[Order], path: str | os.PathLike) -> Path:
     path = Path(path)
     table = orders_table(orders)
     if path.suffix == ".parquet":
-        pq.write_table(table, path)
-    else:
-        pacsv.write_csv(table, path)
-    return path
+        return write_atomic(path, lambda tmp: pq.write_table(table, tmp))
+    return write_atomic(path, lambda tmp: pacsv.write_csv(table, tmp))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from rlexec.evaluation.runner import Evaluation  # noqa: E402
+from rlexec.provenance import write_atomic  # noqa: E402
 
 COLORS = {"twap": "#4C72B0", "vwap": "#DD8452", "is": "#55A868", "pov": "#C44E52"}
 
@@ -41,7 +42,7 @@ def plot_fill_curves(evaluation: Evaluation, path: str | os.PathLike, title_suff
     ax.legend(loc="lower right", frameon=False)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path)
+    write_atomic(Path(path), lambda tmp: fig.savefig(tmp, format="png"))
     plt.close(fig)
     return Path(path)
 
@@ -67,6 +68,6 @@ def plot_pa_distribution(evaluation: Evaluation, path: str | os.PathLike, title_
     ax.set_title(f"Price advantage per order (diamond: mean ± 95% CI){title_suffix}")
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path)
+    write_atomic(Path(path), lambda tmp: fig.savefig(tmp, format="png"))
     plt.close(fig)
     return Path(path)

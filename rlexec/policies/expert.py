@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from rlexec.errors import ConfigError
+from rlexec.provenance import write_atomic
 
 FORMAT = "rlexec.expert_policy"
 FORMAT_VERSION = 1
@@ -116,9 +117,10 @@ class ExpertPolicy(nn.Module):
         """Write ``path/policy.pt`` and ``path/policy.json``; returns the folder."""
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
-        torch.save(self.state_dict(), folder / WEIGHTS_FILE)
-        (folder / META_FILE).write_text(json.dumps({**self.architecture(), "metadata": self.metadata}, indent=2,
-                                                   default=_json_default))
+        # Weights first, metadata last: a folder whose policy.json exists holds complete weights.
+        write_atomic(folder / WEIGHTS_FILE, lambda tmp: torch.save(self.state_dict(), tmp))
+        meta = json.dumps({**self.architecture(), "metadata": self.metadata}, indent=2, default=_json_default)
+        write_atomic(folder / META_FILE, lambda tmp: tmp.write_text(meta))
         return folder
 
     @classmethod
