@@ -1,9 +1,12 @@
 """Execution environment over the limit-order-book simulator or a replayed LOBSTER day (spec 1.1).
 
-A venue is anything with the interface of :class:`rlexec.market.simulator.MarketSimulator`:
-``run_until``, ``now``, ``tick_size``, ``submit_market``, ``submit_limit``, ``cancel_all_external``,
-``drain_external_fills``, ``best_bid_ask``, ``mid``, ``depth``, ``traded_volume_between``,
-``vwap_between``. :class:`rlexec.market.lobster.LobsterReplay` is the other one.
+Composed of named pieces, like the bar env (Qlib's order-execution split):
+
+* the venue (:class:`rlexec.envs.venue.Venue`): the simulator or a replay, used only through that protocol;
+* the broker (:mod:`rlexec.strategies`, the same classes as the bar env's): sizes each child order;
+* the placement interpreter (:class:`~rlexec.envs.lob_interpreters.PlacementInterpreter`): action -> orders;
+* the observation interpreter (:class:`~rlexec.envs.lob_interpreters.LOBObservationInterpreter`);
+* the reward (:class:`rlexec.envs.reward.ArrivalSlippageReward`).
 """
 
 from __future__ import annotations
@@ -17,17 +20,79 @@ import gymnasium as gym
 import numpy as np
 
 from rlexec.configs import config_from_dict
-from rlexec.envs.lob_brokers import BROKERS, BrokerRule  # noqa: F401  (BROKERS: re-exported)
+from rlexec.envs.lob_interpreters import (
+    ACTION_NAMES,
+    HOLD,
+    LIMIT,
+    MARKET,
+    NUM_RETURNS,
+    OBSERVATION_NAMES,
+    LOBObservationInterpreter,
+    LOBOrderState,
+    PlacementInterpreter,
+)
+from rlexec.envs.reward import ArrivalSlippageReward
+from rlexec.envs.venue import Venue, price_ticks
 from rlexec.errors import ConfigError
+from rlexec.strategies import (
+    VWAP,
+    Broker,
+    ImplementationShortfall,
+    OrderContext,
+    PercentOfVolume,
+    make_strategy,
+    strategy_names,
+    u_shaped_volume_profile,
+)
+
+__all__ = [
+    "ACTION_NAMES", "BROKERS", "HOLD", "LIMIT", "MARKET", "NUM_RETURNS", "OBSERVATION_NAMES", "VWAP_PROFILES",
+    "BrokerConfig", "LOBExecutionConfig", "LOBExecutionEnv", "expected_volume_profile", "expected_window_volume",
+]
 
 NS = 1_000_000_000
-MARKET, LIMIT, HOLD = 0, 1, 2
-ACTION_NAMES = ("market", "limit at near touch", "hold")
-NUM_RETURNS = 9  # spec 1.1: state_history_length L = 10 -> L - 1 mid-price returns
-OBSERVATION_NAMES = (
-    "holdings_pct", "time_pct", "diff_pct", "imbalance_1", "imbalance_5", "price_move_bps", "spread_bps",
-    *(f"mid_return_{k}_bps" for k in range(NUM_RETURNS, 0, -1)),
-)
+BROKERS = tuple(strategy_names())  # twap, vwap, is, pov: the bar env's brokers
+VWAP_PROFILES = ("auto", "calibrated", "u_shape")
+
+
+@dataclass(frozen=True, kw_only=True)
+class BrokerConfig:
+    """The broker that sizes the child orders: its name and the parameters of each broker.
+
+    Every broker reads only its own fields, so switching ``name`` (``dataclasses.replace``) keeps a
+    valid config. ``vwap_profile`` is where VWAP's expected volume curve comes from: ``calibrated``,
+    the regime's mean per-interval share of window volume over ``LOBExecutionConfig.calibration_days``
+    simulated days; ``u_shape``, the closed form ``(2 / pi) arcsin(sqrt(x))`` (spec 1.1 CORRECTION);
+    ``auto``, calibrated on the simulator and the closed form on a replay (one day, no earlier sessions).
+    """
+
+    name: str = "twap"
+    is_exponent: float = 0.6  # spec 1.1: IS X(x) = x^0.6 (the power-law shape; the LOB env measures no volatility for AC)
+    participation: float = 0.10  # spec 1.1: POV child = 0.10 x observed volume
+    vwap_profile: str = "auto"  # rlexec default, see the docstring
+
+    def __post_init__(self) -> None:
+        if self.name not in BROKERS:
+            raise ConfigError(f"broker must be one of {BROKERS}, got {self.name!r}")
+        if self.vwap_profile not in VWAP_PROFILES:
+            raise ConfigError(f"broker.vwap_profile must be one of {VWAP_PROFILES}, got {self.vwap_profile!r}")
+        for name, field_name in (("is", "is_exponent"), ("pov", "participation")):
+            value = getattr(self, field_name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise ConfigError(f"broker.{field_name} must be a number, got {value!r}")
+            try:
+                self.strategy(name)
+            except ConfigError as exc:
+                raise ConfigError(f"broker.{field_name}: {exc}") from None
+
+    def strategy(self, name: str | None = None) -> Broker:
+        """The broker ``name`` (default: this config's) with this config's parameters."""
+        name = name or self.name
+        if name == "is":
+            return ImplementationShortfall(shape="power", exponent=self.is_exponent)
+        if name == "pov":
+            return PercentOfVolume(participation=self.participation)
+        return make_strategy(name)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,8 +109,9 @@ class LOBExecutionConfig:
     max_child_fraction: float = 0.2  # spec 1.1: max_order_size 100 for Q = 500
     unfilled_penalty_bps: float = 50.0  # terminal penalty per unit of |Q - executed| / Q (spec 1.4 lambda_F)
     warmup_intervals: int = NUM_RETURNS + 1  # intervals observed before the window for the return history
-    broker: BrokerRule = field(default_factory=BrokerRule)
+    broker: BrokerConfig = field(default_factory=BrokerConfig)
     calibration_seed: int = 12345  # the simulated day that sets the expected window volume
+    calibration_days: int = 5  # simulated days (seeds calibration_seed, +1, ...) VWAP's volume profile averages
 
     def __post_init__(self) -> None:
         checks = {
@@ -57,33 +123,80 @@ class LOBExecutionConfig:
             "unfilled_penalty_bps": self.unfilled_penalty_bps >= 0,
             "warmup_intervals": self.warmup_intervals >= 1,
             "replay_window_minutes": self.replay_window_minutes >= 1,
+            "calibration_days": self.calibration_days >= 1,
         }
         for name, ok in checks.items():
             if not ok:
                 raise ConfigError(f"LOBExecutionConfig.{name}: invalid value {getattr(self, name)!r}")
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "LOBExecutionConfig":
-        """Build from a plain dict; ``broker`` may be a name (``"vwap"``) or a mapping of BrokerRule fields."""
+    def from_dict(cls, data: dict[str, Any]) -> LOBExecutionConfig:
+        """Build from a plain dict; ``broker`` may be a name (``"vwap"``) or a mapping of BrokerConfig fields."""
         return config_from_dict(
-            cls, data, sections={"broker": BrokerRule},
-            converters={"broker": lambda b: BrokerRule(name=b) if isinstance(b, str) else b},
+            cls, data, sections={"broker": BrokerConfig},
+            converters={"broker": lambda b: BrokerConfig(name=b) if isinstance(b, str) else b},
         )
 
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @property
+    def vwap_profile(self) -> str:
+        """Where VWAP's volume curve comes from here: ``calibrated`` or ``u_shape`` (``auto`` resolved)."""
+        source = self.broker.vwap_profile
+        if source == "auto":
+            return "u_shape" if self.replay else "calibrated"
+        if source == "calibrated" and self.replay:
+            raise ConfigError("broker.vwap_profile: a replayed day has no earlier sessions to calibrate a volume "
+                              "profile on; use 'u_shape' (or 'auto')")
+        return source
 
-@functools.lru_cache(maxsize=32)
-def expected_window_volume(regime: str, seed: int) -> int:
-    """Market volume traded in the regime's execution window on one calibration day (cached)."""
+
+@functools.lru_cache(maxsize=64)
+def _window_trades(regime: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Times and sizes of the trades inside the regime's execution window on simulated day ``seed`` (cached)."""
     from rlexec.market import MarketSimulator, regime_config
+    from rlexec.market.book import T_QTY, T_TIME
 
     config = regime_config(regime)
     sim = MarketSimulator(config, seed)
     start, end = config.window_ns
     sim.run_until(end)
-    return max(1, sim.traded_volume_between(start, end))
+    tape = sim.tape_arrays()
+    inside = (tape[:, T_TIME] >= start) & (tape[:, T_TIME] < end)
+    times, sizes = tape[inside, T_TIME].copy(), tape[inside, T_QTY].copy()
+    times.flags.writeable = sizes.flags.writeable = False
+    return times, sizes
+
+
+def expected_window_volume(regime: str, seed: int) -> int:
+    """Market volume traded in the regime's execution window on one calibration day (cached)."""
+    return max(1, int(_window_trades(regime, seed)[1].sum()))
+
+
+@functools.lru_cache(maxsize=64)
+def expected_volume_profile(regime: str, first_seed: int, days: int, interval_ns: int) -> np.ndarray:
+    """(B,) the regime's expected share of window volume per decision interval (B = ceil(window / interval)).
+
+    The mean over simulated days ``first_seed .. first_seed + days - 1`` of each day's shares: the
+    intraday volume smile a VWAP broker follows, measured on days other than the ones it trades.
+    """
+    from rlexec.market import regime_config
+
+    start, end = regime_config(regime).window_ns
+    bins = -(-(end - start) // interval_ns)
+    shares = np.zeros(bins)
+    for seed in range(first_seed, first_seed + days):
+        times, sizes = _window_trades(regime, seed)
+        volume = np.bincount((times - start) // interval_ns, weights=sizes, minlength=bins)
+        shares += volume / volume.sum() if volume.sum() > 0 else np.full(bins, 1.0 / bins)
+    profile = shares / days
+    profile.flags.writeable = False
+    return profile
+
+
+def _order_field(name: str) -> property:
+    return property(lambda env: getattr(env.state, name), doc=f"``{name}`` of the current order (:class:`LOBOrderState`).")
 
 
 class LOBExecutionEnv(gym.Env):
@@ -92,7 +205,9 @@ class LOBExecutionEnv(gym.Env):
     ## Action Space
     ``Discrete(3)``: 0 market order, 1 limit order at the near touch (best bid to buy, best ask to
     sell), 2 hold. Every action first cancels the agent's resting orders. The child size comes from
-    the broker rule (``config.broker``).
+    the broker (``config.broker``): ``clip(floor(Q X(x_next) - executed), 1, max_child)`` for the
+    schedules (TWAP ``X = x``, VWAP the expected volume curve, IS ``x^0.6``), ``participation`` x the
+    last interval's market volume for POV; never more than what remains.
 
     ## Observation Space
     ``Box(-inf, inf, (16,), float32)``, names in :data:`OBSERVATION_NAMES`: executed / Q, elapsed
@@ -106,7 +221,9 @@ class LOBExecutionEnv(gym.Env):
     ``-unfilled_penalty_bps * |Q - executed| / Q``, the same for buys and sells.
 
     ## Episode End
-    Terminates at the end of the window (``window / decision_interval`` decisions).
+    Terminates at the end of the window after ``ceil(window / decision_interval)`` decisions, the
+    last one possibly shorter. A window that opens with the session on an empty book starts at the
+    first second with a price; the decision count is that of the window so moved.
     """
 
     metadata = {"render_modes": []}
@@ -114,18 +231,37 @@ class LOBExecutionEnv(gym.Env):
 
     def __init__(self, config: dict[str, Any] | LOBExecutionConfig | None = None):
         self.config = config if isinstance(config, LOBExecutionConfig) else LOBExecutionConfig.from_dict(config or {})
-        self.action_space = gym.spaces.Discrete(3)
-        self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(len(OBSERVATION_NAMES),), dtype=np.float32)
         self.interval_ns = int(self.config.decision_interval_s * NS)
+        self.broker = self.config.broker.strategy()
+        self._vwap_profile = self.config.vwap_profile if isinstance(self.broker, VWAP) else None
+        self.place = PlacementInterpreter()
+        self.observe = LOBObservationInterpreter()
+        self.reward = ArrivalSlippageReward(self.config.unfilled_penalty_bps)
+        self.action_space = self.place.space()
+        self.observation_space = self.observe.space()
         self._replay_day = None
         if self.config.replay:
             from rlexec.market.lobster import read_lobster
 
             self._replay_day = read_lobster(self.config.replay)
-        self.venue = None
+        self.venue: Venue | None = None
+        self.state: LOBOrderState | None = None
+        self.context: OrderContext | None = None
+        self.max_child: int | None = None
+
+    # ---- the current order, for callers (evaluation reads these after an episode) -------------------
+    sigma = _order_field("sigma")
+    quantity = _order_field("quantity")
+    executed = _order_field("executed")
+    cash = _order_field("cash")
+    arrival_price = _order_field("arrival_price")
+    window_start = _order_field("window_start")
+    window_end = _order_field("window_end")
+    n_decisions = _order_field("n_decisions")
+    t = _order_field("t")
 
     # ---- episode set-up ------------------------------------------------------------------------
-    def _new_venue(self):
+    def _new_venue(self) -> tuple[Venue, tuple[int, int]]:
         """A venue positioned at the start of the warm-up, and the execution window."""
         cfg = self.config
         if self._replay_day is not None:
@@ -152,135 +288,113 @@ class LOBExecutionEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
         cfg = self.config
-        self.venue, (self.window_start, self.window_end) = self._new_venue()
-        self.n_decisions = max(1, int(np.ceil((self.window_end - self.window_start) / self.interval_ns)))
+        venue, (window_start, window_end) = self._new_venue()
+        self.venue = venue
         side = cfg.side if cfg.side != "random" else ("buy", "sell")[int(self.np_random.integers(2))]
-        self.sigma = 1 if side == "sell" else -1
-        self.agent_side = -self.sigma  # venue convention: BUY = +1
-        self.quantity = cfg.quantity or self._size_order()
-        self.max_child = max(1, int(cfg.max_child_fraction * self.quantity))
 
-        warmup_start = max(self.window_start - cfg.warmup_intervals * self.interval_ns, 0)
-        self.mids: deque[float] = deque(maxlen=NUM_RETURNS + 1)
+        warmup_start = max(window_start - cfg.warmup_intervals * self.interval_ns, 0)
+        prices: deque[float] = deque(maxlen=NUM_RETURNS + 1)
         for k in range(cfg.warmup_intervals):
-            self.venue.run_until(warmup_start + k * self.interval_ns)
-            self._record_mid()
-        self.venue.run_until(self.window_start)
+            venue.run_until(warmup_start + k * self.interval_ns)
+            self._record_price(prices)
+        venue.run_until(window_start)
         # A window that opens with the session may meet an empty book: start it at the first second
         # the market has a price, so that the arrival price is a real one.
-        while self._price_ticks() is None and self.window_start + NS < self.window_end:
-            self.window_start += NS
-            self.venue.run_until(self.window_start)
-        if self._price_ticks() is None:
+        while price_ticks(venue) is None and window_start + NS < window_end:
+            window_start += NS
+            venue.run_until(window_start)
+        if price_ticks(venue) is None:
             raise ConfigError("the market never had a price inside the execution window")
-        self._record_mid()
-        self.venue.drain_external_fills()  # nothing of this episode's yet; clears any leftovers
-        self.arrival_price = self._mid_dollars()  # reset every episode (ABIDES never resets it)
-        self.t = 0
-        self.executed = 0
-        self.cash = 0.0
-        return self._observe(), self._info()
+        self._record_price(prices)
+        venue.drain_external_fills()  # nothing of this episode's yet; clears any leftovers
+        n_decisions = max(1, -(-(window_end - window_start) // self.interval_ns))  # of the window as moved
+        quantity = cfg.quantity or self._size_order(window_start, window_end)
+        self.state = LOBOrderState(
+            quantity=quantity, sigma=1 if side == "sell" else -1, window_start=window_start, window_end=window_end,
+            n_decisions=n_decisions, arrival_price=float(price_ticks(venue)) * venue.tick_size,  # reset every episode
+            prices=prices,
+        )
+        self.max_child = max(1, int(cfg.max_child_fraction * quantity))
+        self.context = self._order_context()
+        return self.observe(self.state, venue), self._info()
 
-    def _size_order(self) -> int:
+    def _size_order(self, window_start: int, window_end: int) -> int:
         cfg = self.config
         if self._replay_day is not None:
-            volume = self.venue.traded_volume_between(self.window_start, self.window_end)
+            volume = self.venue.traded_volume_between(window_start, window_end)
         else:
             volume = expected_window_volume(cfg.regime, cfg.calibration_seed)
         return max(1, int(cfg.volume_fraction * volume))
 
-    # ---- stepping ------------------------------------------------------------------------------
-    def step(self, action):
-        if self.venue is None or self.t >= self.n_decisions:
-            raise RuntimeError("step() called on a finished episode; call reset() first")
-        action = int(action)
-        if not 0 <= action < 3:
-            raise ValueError(f"action must be 0 (market), 1 (limit) or 2 (hold), got {action}")
-        venue = self.venue
-        venue.cancel_all_external()
-        decision_time = venue.now
-        child = self.config.broker.child_size(
-            quantity=self.quantity, executed=self.executed, x_next=(self.t + 1) / self.n_decisions,
-            last_interval_volume=venue.traded_volume_between(decision_time - self.interval_ns, decision_time),
-            max_child=self.max_child,
+    def _order_context(self) -> OrderContext:
+        """What the broker knows at the order's start; VWAP's volume profile only when the broker is VWAP."""
+        cfg, state = self.config, self.state
+        profile = None
+        if self._vwap_profile == "calibrated":
+            profile = expected_volume_profile(cfg.regime, cfg.calibration_seed, cfg.calibration_days, self.interval_ns)
+        elif self._vwap_profile == "u_shape":
+            profile = u_shaped_volume_profile(state.n_decisions)
+        return OrderContext(
+            quantity=np.array([state.quantity], dtype=np.float64),
+            horizon_minutes=(state.window_end - state.window_start) / 60e9,
+            interval_minutes=cfg.decision_interval_s / 60.0,
+            volume_profile=None if profile is None else profile[None, :],
         )
-        if child > 0 and action == MARKET:
-            venue.submit_market(self.agent_side, child)
-        elif child > 0 and action == LIMIT:
-            bid, ask = venue.best_bid_ask()
-            near_touch = bid if self.agent_side == 1 else ask
-            if near_touch is not None:
-                venue.submit_limit(self.agent_side, near_touch, child)
-        self.t += 1
-        venue.run_until(min(self.window_start + self.t * self.interval_ns, self.window_end))
+
+    # ---- stepping ------------------------------------------------------------------------------
+    def child_shares(self) -> int:
+        """The size of the child order the broker asks for at the current decision."""
+        state, venue = self.state, self.venue
+        now = venue.now
+        return self.broker.child_shares(
+            self.context, executed=state.executed, x_next=(state.t + 1) / state.n_decisions,
+            last_interval_volume=venue.traded_volume_between(now - self.interval_ns, now), max_child=self.max_child,
+        )
+
+    def step(self, action):
+        state, venue = self.state, self.venue
+        if state is None or state.done:
+            raise RuntimeError("step() called on a finished episode; call reset() first")
+        action = self.place.check(action)
+        self.last_child = self.child_shares()  # what the broker sized, placed or held: the trajectory recorder reads it
+        self.place(action, venue, state.agent_side, self.last_child)
+        state.t += 1
+        venue.run_until(min(state.window_start + state.t * self.interval_ns, state.window_end))
         reward = self._collect_fills()
-        self._record_mid()
-        terminated = self.t >= self.n_decisions
+        self._record_price(state.prices)
+        terminated = state.done
         if terminated:
             venue.cancel_all_external()
             reward += self._collect_fills()  # fills that raced the final cancel
-            reward -= self.config.unfilled_penalty_bps * abs(self.quantity - self.executed) / self.quantity
-        return self._observe(), float(reward), terminated, False, self._info()
+            reward -= self.reward.unfilled_penalty(state)
+        return self.observe(state, venue), float(reward), terminated, False, self._info()
 
     def _collect_fills(self) -> float:
+        """Book the agent's new fills into the order state; their reward."""
         fills = self.venue.drain_external_fills()
         if len(fills) == 0:
             return 0.0
         prices = fills.price_ticks * self.venue.tick_size
         qty = fills.qty.astype(np.float64)
-        self.executed += int(fills.qty.sum())
-        self.cash += float((prices * qty).sum())
-        p0 = self.arrival_price
-        return float((self.sigma * (prices - p0) / p0 * 1e4 * qty).sum() / self.quantity)
+        self.state.executed += int(fills.qty.sum())
+        self.state.cash += float((prices * qty).sum())
+        return self.reward.fills(self.state, prices, qty)
 
-    # ---- observation ---------------------------------------------------------------------------
-    def _price_ticks(self) -> float | None:
-        """The mid, or the last trade when one side of the book is empty; None before any price."""
-        mid = self.venue.mid()
-        return mid if mid is not None else self.venue.last_trade_price()
-
-    def _mid_dollars(self) -> float:
-        return float(self._price_ticks()) * self.venue.tick_size
-
-    def _record_mid(self) -> None:
-        """Append the current price; during a warm-up before the market has one, repeat the first."""
-        price = self._price_ticks()
+    def _record_price(self, prices: deque) -> None:
+        """Append the venue's current price (dollars); during a warm-up before the market has one, nothing."""
+        price = price_ticks(self.venue)
         if price is not None:
-            self.mids.append(float(price) * self.venue.tick_size)
-
-    def _observe(self) -> np.ndarray:
-        depth = self.venue.depth(5)
-        bids, asks = depth.bid_sizes.astype(np.float64), depth.ask_sizes.astype(np.float64)
-
-        def imbalance(b: float, a: float) -> float:
-            return (b - a) / (b + a) if b + a > 0 else 0.0
-
-        mid = self.mids[-1] if self.mids else self.arrival_price
-        bid, ask = self.venue.best_bid_ask()
-        spread_bps = (ask - bid) * self.venue.tick_size / mid * 1e4 if bid is not None and ask is not None and mid else 0.0
-        mids = np.asarray(self.mids)
-        returns = np.zeros(NUM_RETURNS)
-        if mids.size > 1:
-            r = np.diff(mids) / mids[:-1] * 1e4
-            returns[NUM_RETURNS - r.size :] = r
-        holdings = self.executed / self.quantity
-        elapsed = self.t / self.n_decisions
-        move = -self.sigma * np.log(mid / self.arrival_price) * 1e4 if mid > 0 else 0.0
-        obs = np.array(
-            [holdings, elapsed, holdings - elapsed, imbalance(bids[0], asks[0]), imbalance(bids.sum(), asks.sum()),
-             move, spread_bps, *returns],
-            dtype=np.float32,
-        )
-        return obs
+            prices.append(float(price) * self.venue.tick_size)
 
     def _info(self) -> dict[str, Any]:
-        vwap = self.venue.vwap_between(self.window_start, self.venue.now)
+        state, venue = self.state, self.venue
+        vwap = venue.vwap_between(state.window_start, venue.now)
         return {
-            "executed": self.executed,
-            "fill_rate": self.executed / self.quantity,
-            "average_price": self.cash / self.executed if self.executed else 0.0,
-            "arrival_price": self.arrival_price,
-            "market_vwap": vwap * self.venue.tick_size if vwap is not None else 0.0,
-            "quantity": self.quantity,
-            "step": self.t,
+            "executed": state.executed,
+            "fill_rate": state.executed / state.quantity,
+            "average_price": state.cash / state.executed if state.executed else 0.0,
+            "arrival_price": state.arrival_price,
+            "market_vwap": vwap * venue.tick_size if vwap is not None else 0.0,
+            "quantity": state.quantity,
+            "step": state.t,
         }

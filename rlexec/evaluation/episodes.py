@@ -164,7 +164,7 @@ class LOBEpisodes:
                 continue
             executed, spent = env.executed, env.cash
             observations[i], reward[i], terminated, truncated, _ = env.step(int(actions[i]))
-            child[i] = getattr(env, "last_child", np.nan)
+            child[i] = env.last_child
             filled[i], cash[i] = env.executed - executed, env.cash - spent
             self._finished[i] = terminated or truncated
         self._last_obs = observations

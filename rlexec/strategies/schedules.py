@@ -1,34 +1,73 @@
-"""The four broker strategies of the seed papers (spec 1.1 smooth schedules and 2.5 baselines)."""
+"""The four broker strategies of the seed papers (spec 1.1 smooth schedules and 2.5 baselines).
+
+==========  =====================================================  ==========================================
+broker      cumulative target X(x), x = elapsed fraction            per-order context read
+==========  =====================================================  ==========================================
+twap        x                                                      --
+vwap        share of the expected horizon volume traded by x       ``volume_profile``
+is          Almgren-Chriss ``1 - sinh(k T (1 - x)) / sinh(k T)``   ``minute_volatility`` (``shape="almgren_chriss"``)
+            or the power law ``x^alpha``                           -- (``shape="power"``)
+pov         --: ``participation`` x the last interval's market volume
+==========  =====================================================  ==========================================
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from rlexec.envs.engine import ExecState
 from rlexec.errors import ConfigError
-from rlexec.strategies.base import CumulativeSchedule, register
+from rlexec.strategies.base import Broker, CumulativeSchedule, OrderContext, register
+
+if TYPE_CHECKING:
+    from rlexec.envs.engine import ExecState
 
 
 @register("twap")
 class TWAP(CumulativeSchedule):
-    """Equal slices: ``(t + 1) / T`` of Q filled by the end of interval t."""
+    """Equal slices: ``X(x) = x``, i.e. ``(t + 1) / T`` of Q filled by the end of interval t."""
 
-    def target(self, state: ExecState) -> np.ndarray:
-        return np.full(len(state.batch), (state.t + 1) / state.n_steps)
+    def _curve(self, x: float, context: OrderContext) -> np.ndarray:
+        return np.full(len(context), x)
+
+
+def cumulative_share(profile: np.ndarray, x: float) -> np.ndarray:
+    """(N,) share of each row of ``profile`` (N, B) in the first fraction ``x`` of its B equal bins.
+
+    Linear inside a bin; on a bin edge it is the plain sum of the whole bins before it.
+    """
+    bins = profile.shape[1]
+    position = x * bins
+    edge = round(position)
+    if abs(position - edge) <= 1e-9 * bins:
+        return profile[:, :edge].sum(axis=1)
+    whole = int(position)
+    return profile[:, :whole].sum(axis=1) + (position - whole) * profile[:, whole]
+
+
+def u_shaped_volume_profile(bins: int) -> np.ndarray:
+    """(B,) volume shares of B equal bins under the U-shaped density ``1 / (pi sqrt(x (1 - x)))``.
+
+    Beta(1/2, 1/2), whose cumulative is ``X(x) = (2 / pi) arcsin(sqrt(x))`` (spec 1.1, the CORRECTION
+    to the VWAP schedule: a < 1 for a U, a = 1/2 for this closed form). For a day without earlier
+    sessions to measure the intraday volume smile on.
+    """
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    return np.diff(2.0 / np.pi * np.arcsin(np.sqrt(edges)))
 
 
 @register("vwap")
 class VWAP(CumulativeSchedule):
-    """Follow the intraday volume curve of earlier sessions (never the order's own day).
+    """Follow the expected intraday volume curve, never the order's own day.
 
-    The cumulative target is the share of the window's volume that earlier sessions traded, on
-    average, by the end of interval t (``OrderBatch.volume_profile``: the mean share of day volume per
-    minute over up to ``ExecutionConfig.profile_days`` earlier sessions, restricted to the window).
+    ``X(x)`` is the share of the horizon's volume expected by ``x`` (``OrderContext.volume_profile``).
+    Bar env: the mean share of day volume per minute over up to ``ExecutionConfig.profile_days``
+    earlier sessions, restricted to the horizon. LOB env: see ``LOBExecutionConfig.broker.vwap_profile``.
     """
 
-    def target(self, state: ExecState) -> np.ndarray:
-        end_minute = (state.t + 1) * state.config.step_minutes
-        return state.batch.volume_profile[:, :end_minute].sum(axis=1)
+    def _curve(self, x: float, context: OrderContext) -> np.ndarray:
+        return cumulative_share(context.require("volume_profile", self.name), x)
 
 
 def almgren_chriss_kappa(risk_aversion: float, sigma, temporary_impact: float, tau: float) -> np.ndarray:
@@ -42,56 +81,74 @@ def almgren_chriss_kappa(risk_aversion: float, sigma, temporary_impact: float, t
     return np.arccosh(1.0 + 0.5 * kappa_tilde_sq * tau**2) / tau
 
 
+def _almgren_chriss_holdings_at(total: float, horizon: float, times: np.ndarray, kappa) -> np.ndarray:
+    """Holdings ``X sinh(kappa (T - t)) / sinh(kappa T)`` at ``times`` (1, M), one row per kappa."""
+    kappa = np.atleast_1d(np.asarray(kappa, dtype=np.float64))[:, None]
+    linear = total * (1.0 - times / horizon)
+    safe = np.where(kappa < 1e-9, 1.0, kappa)
+    # sinh(k(T-t)) / sinh(kT) = e^{-kt} (1 - e^{-2k(T-t)}) / (1 - e^{-2kT}): no overflow for large kT.
+    curved = total * np.exp(-safe * times) * -np.expm1(-2 * safe * (horizon - times)) / -np.expm1(-2 * safe * horizon)
+    return np.where(kappa < 1e-9, linear, curved)
+
+
 def almgren_chriss_holdings(total: float, horizon: float, n_intervals: int, kappa) -> np.ndarray:
     """Optimal holdings ``x_j = X sinh(kappa (T - t_j)) / sinh(kappa T)`` at ``t_j = j T / N``, j = 0..N.
 
     ``kappa`` may be an array (one per order): the result is then (len(kappa), N + 1). As
     kappa -> 0 the trajectory becomes linear (TWAP); below 1e-9 that limit is used directly.
     """
-    kappa = np.atleast_1d(np.asarray(kappa, dtype=np.float64))[:, None]
-    t = np.linspace(0.0, horizon, n_intervals + 1)[None, :]
-    linear = total * (1.0 - t / horizon)
-    safe = np.where(kappa < 1e-9, 1.0, kappa)
-    # sinh(k(T-t)) / sinh(kT) = e^{-kt} (1 - e^{-2k(T-t)}) / (1 - e^{-2kT}): no overflow for large kT.
-    curved = total * np.exp(-safe * t) * -np.expm1(-2 * safe * (horizon - t)) / -np.expm1(-2 * safe * horizon)
-    holdings = np.where(kappa < 1e-9, linear, curved)
+    holdings = _almgren_chriss_holdings_at(total, horizon, np.linspace(0.0, horizon, n_intervals + 1)[None, :], kappa)
     return holdings[0] if holdings.shape[0] == 1 else holdings
+
+
+IS_SHAPES = ("almgren_chriss", "power")
 
 
 @register("is")
 class ImplementationShortfall(CumulativeSchedule):
-    """Almgren-Chriss optimal trajectory: front-loaded by risk aversion; lambda -> 0 gives TWAP.
+    """Implementation Shortfall: a front-loaded trajectory, of one of two shapes.
 
-    ``sigma`` is each order's 1-minute return volatility over its previous session. Defaults are
-    rlexec's: with eta = 0.01 and lambda = 1, kappa * T is about 1.2 for a 5 bp/minute stock over 240
-    minutes, a moderate front-loading.
+    * ``shape="almgren_chriss"`` (the bar env's default): the AC optimal trajectory
+      ``X(x) = 1 - sinh(kappa T (1 - x)) / sinh(kappa T)``, kappa per order from its minute volatility
+      (:func:`almgren_chriss_kappa`, tau = the decision interval); lambda -> 0 gives TWAP. Defaults are
+      rlexec's: with eta = 0.01 and lambda = 1, kappa T is about 1.2 for a 5 bp/minute stock over 240
+      minutes, a moderate front-loading.
+    * ``shape="power"`` (the LOB env's default, which measures no volatility): ``X(x) = x^exponent``,
+      spec 1.1's smooth schedule with exponent 0.6 (Pairs-ABIDES@71197b6 ``schedules.py``).
     """
 
-    def __init__(self, risk_aversion: float = 1.0, temporary_impact: float = 0.01):
+    def __init__(self, risk_aversion: float = 1.0, temporary_impact: float = 0.01, *,
+                 shape: str = "almgren_chriss", exponent: float = 0.6):
+        if shape not in IS_SHAPES:
+            raise ConfigError(f"is.shape must be one of {IS_SHAPES}, got {shape!r}")
         if risk_aversion < 0:
             raise ConfigError(f"is.risk_aversion must be >= 0, got {risk_aversion}")
         if temporary_impact <= 0:
             raise ConfigError(f"is.temporary_impact must be > 0, got {temporary_impact}")
+        if not 0 < exponent <= 1:
+            raise ConfigError(f"is.exponent must be in (0, 1], got {exponent}")
         self.risk_aversion = risk_aversion
         self.temporary_impact = temporary_impact
+        self.shape = shape
+        self.exponent = exponent
 
-    def target(self, state: ExecState) -> np.ndarray:
-        cfg = state.config
-        kappa = almgren_chriss_kappa(
-            self.risk_aversion, state.batch.minute_volatility, self.temporary_impact, cfg.step_minutes
-        )
-        holdings = almgren_chriss_holdings(1.0, cfg.horizon_minutes, cfg.n_steps, kappa)
-        holdings = np.atleast_2d(holdings)
-        return 1.0 - holdings[:, state.t + 1]
+    def _curve(self, x: float, context: OrderContext) -> np.ndarray:
+        if self.shape == "power":
+            return np.full(len(context), x**self.exponent)
+        volatility = context.require("minute_volatility", self.name)
+        kappa = almgren_chriss_kappa(self.risk_aversion, volatility, self.temporary_impact, context.interval_minutes)
+        horizon = context.horizon_minutes
+        holdings = _almgren_chriss_holdings_at(1.0, horizon, np.array([[x * horizon]]), kappa)
+        return 1.0 - holdings[:, 0]
 
 
 @register("pov")
-class PercentOfVolume(CumulativeSchedule):
+class PercentOfVolume(Broker):
     """Trade a target share of observed market volume (spec 1.1: 0.10 of the last window's volume).
 
-    At bar granularity the volume of the coming interval is unknown, so each interval trades
-    ``participation`` times the volume of the interval just closed (the lookback bars before the
-    first step). What is left at the end follows the engine's end-of-horizon rule.
+    The volume of the coming interval is unknown, so each interval trades ``participation`` times the
+    market volume of the interval just closed (bar env: the lookback bars before the first step). What
+    is left at the end follows the env's end-of-horizon rule.
     """
 
     def __init__(self, participation: float = 0.1):
@@ -103,3 +160,5 @@ class PercentOfVolume(CumulativeSchedule):
         observed = state.past_volume(state.config.step_minutes)
         return self.participation * observed / state.batch.quantity
 
+    def wanted_shares(self, context: OrderContext, *, executed: int, x_next: float, last_interval_volume: int) -> float:
+        return self.participation * last_interval_volume

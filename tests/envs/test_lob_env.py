@@ -1,12 +1,24 @@
 """The LOB execution environment on the simulator and on the shipped LOBSTER excerpt."""
 
+import dataclasses
+import math
+
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from rlexec.envs.lob_brokers import BrokerRule
-from rlexec.envs.lob_env import HOLD, LIMIT, MARKET, OBSERVATION_NAMES, LOBExecutionConfig, LOBExecutionEnv
+from rlexec.envs.lob_env import (
+    HOLD,
+    LIMIT,
+    MARKET,
+    OBSERVATION_NAMES,
+    LOBExecutionConfig,
+    LOBExecutionEnv,
+    expected_volume_profile,
+    expected_window_volume,
+)
 from rlexec.errors import ConfigError
+from rlexec.market import regime_config
 from rlexec.market.lobster import SAMPLE_REPLAY
 
 FAST_SIM = {"regime": "open", "decision_interval_s": 60.0}  # a 30-minute window, 30 decisions
@@ -92,24 +104,89 @@ def test_config_errors_name_the_field():
         LOBExecutionConfig(side="short")
     with pytest.raises(ConfigError, match="broker must be one of"):
         LOBExecutionConfig.from_dict({"broker": "vwap2"})
+    with pytest.raises(ConfigError, match=r"broker.is_exponent: is.exponent must be in \(0, 1\], got 1.5"):
+        LOBExecutionConfig.from_dict({"broker": {"name": "twap", "is_exponent": 1.5}})
+    with pytest.raises(ConfigError, match="broker.participation must be a number"):
+        LOBExecutionConfig.from_dict({"broker": {"name": "pov", "participation": "ten percent"}})
+    with pytest.raises(ConfigError, match="broker.vwap_profile must be one of"):
+        LOBExecutionConfig.from_dict({"broker": {"name": "vwap", "vwap_profile": "hump"}})
+    with pytest.raises(ConfigError, match="replayed day has no earlier sessions"):
+        LOBExecutionEnv({**REPLAY, "broker": {"name": "vwap", "vwap_profile": "calibrated"}})
+    with pytest.raises(ConfigError, match="calibration_days"):
+        LOBExecutionConfig(calibration_days=0)
 
 
-@pytest.mark.parametrize("x", [0.0, 0.1, 0.5, 0.9, 1.0])
-def test_broker_targets_match_the_spec_schedules(x):
-    assert BrokerRule(name="twap").cumulative_target(x) == pytest.approx(x)
-    assert BrokerRule(name="is").cumulative_target(x) == pytest.approx(x**0.6)
-    # VWAP: the normalised integral of the U-shaped density (u(1-u))^(a-1), a = 2.
-    grid = np.linspace(0.0, x, 2001)
-    integral = np.trapezoid(grid * (1 - grid), grid) / (1 / 6)
-    assert BrokerRule(name="vwap").cumulative_target(x) == pytest.approx(integral, abs=1e-6)
+def test_a_window_opening_on_an_empty_book_counts_its_decisions_from_the_moved_start():
+    """Defect 7d: n_decisions was computed before reset moved the window start past the empty book
+    at the session open, so with a decision interval no longer than the move the episode took extra,
+    zero-length decisions after the window had ended (and time_pct never reached 1 at window_end)."""
+    env = LOBExecutionEnv({"regime": "open", "decision_interval_s": 1.0})
+    env.reset(seed=0)
+    session_open, window_end = regime_config("open").window_ns
+    assert env.window_start > session_open  # the book is empty at the open: the start moved
+    assert env.window_end == window_end
+    assert env.n_decisions == math.ceil((window_end - env.window_start) / 1e9)
+    done, before = False, env.venue.now
+    while not done:
+        obs, _, done, _, _ = env.step(HOLD)
+        assert env.venue.now > before, "every decision covers some market time"
+        assert (env.venue.now == window_end) == done, "the episode ends exactly at window_end"
+        before = env.venue.now
+    assert obs[1] == 1.0  # time_pct
 
 
-def test_child_size_clips_to_one_share_max_child_and_remaining():
-    twap = BrokerRule(name="twap")
-    assert twap.child_size(quantity=1000, executed=0, x_next=0.1, last_interval_volume=0, max_child=200) == 100
-    assert twap.child_size(quantity=1000, executed=100, x_next=0.1, last_interval_volume=0, max_child=200) == 1
-    assert twap.child_size(quantity=1000, executed=0, x_next=0.9, last_interval_volume=0, max_child=200) == 200
-    assert twap.child_size(quantity=1000, executed=995, x_next=1.0, last_interval_volume=0, max_child=200) == 5
-    assert twap.child_size(quantity=1000, executed=1000, x_next=1.0, last_interval_volume=0, max_child=200) == 0
-    pov = BrokerRule(name="pov", participation=0.1)
-    assert pov.child_size(quantity=1000, executed=0, x_next=0.1, last_interval_volume=1500, max_child=200) == 150
+def test_broker_config_switches_broker_keeping_every_brokers_parameters():
+    config = LOBExecutionConfig.from_dict({"broker": {"name": "is", "is_exponent": 0.4, "participation": 0.2}})
+    assert LOBExecutionEnv(config).broker.exponent == 0.4
+    pov = dataclasses.replace(config, broker=dataclasses.replace(config.broker, name="pov"))
+    assert LOBExecutionEnv(pov).broker.participation == 0.2
+    assert LOBExecutionEnv(FAST_SIM).broker.name == "twap"
+
+
+@pytest.mark.parametrize("regime, front_loaded", [("open", True), ("close", False)])
+def test_lob_vwap_children_follow_the_regimes_volume_smile(regime, front_loaded):
+    """At the open volume is heaviest early, so VWAP's child orders run ahead of TWAP's; towards
+    the close it is heaviest late, so they lag. The calibrated profile says which (not the test)."""
+    config = {"regime": regime, "decision_interval_s": 60.0}
+    profile = expected_volume_profile(regime, 12345, 5, 60 * 10**9)
+    assert profile.shape == (30,) and profile.sum() == pytest.approx(1.0)
+    first_half = profile[:15].sum()
+    assert (first_half > 0.5) == front_loaded
+
+    def children(broker):
+        env = LOBExecutionEnv({**config, "broker": broker})
+        env.reset(seed=0)
+        sizes, filled, done = [], [], False
+        while not done:
+            sizes.append(env.child_shares())
+            _, _, done, _, info = env.step(MARKET)
+            filled.append(info["fill_rate"])
+        return np.cumsum(sizes), np.array(filled)
+
+    vwap, vwap_filled = children("vwap")
+    twap, twap_filled = children("twap")
+    ahead = vwap[:15] - twap[:15]
+    if front_loaded:
+        assert np.all(ahead[2:] > 0)
+    else:
+        assert np.all(ahead[2:] < 0)
+    # and by about what the profile says: at mid-window TWAP has filled 1/2, VWAP the profile's share
+    assert twap_filled[14] == pytest.approx(0.5, abs=0.02)
+    assert vwap_filled[14] == pytest.approx(first_half, abs=0.02)
+
+
+def test_calibrated_profile_comes_from_the_calibration_days():
+    one_day = expected_volume_profile("open", 12345, 1, 60 * 10**9)
+    five_days = expected_volume_profile("open", 12345, 5, 60 * 10**9)
+    assert not np.array_equal(one_day, five_days)
+    assert expected_volume_profile("open", 12345, 1, 1800 * 10**9).tolist() == [1.0]
+    assert expected_window_volume("open", 12345) > 0
+
+
+def test_replay_vwap_follows_the_u_shaped_closed_form():
+    env = LOBExecutionEnv({**REPLAY, "broker": "vwap"})
+    env.reset(seed=0)
+    n = env.n_decisions
+    x = np.arange(1, n) / n
+    targets = [env.broker.cumulative_target(v, env.context)[0] for v in x]
+    np.testing.assert_allclose(targets, 2 / np.pi * np.arcsin(np.sqrt(x)), atol=1e-12)
