@@ -3,7 +3,9 @@
 Each heap row is a whole message (``H_*`` fields), so there is no separate message pool.
 A wake-up is a message an agent sends itself; every other message goes through the latency
 model in :func:`send`. The sequence number breaks ties between equal times in send order, so
-the event stream is a pure function of the seed.
+the event stream is a pure function of the seed. A message from the external agent takes a
+number too; numbers only rank messages, so it shifts the numbers of later background messages
+without changing their order among themselves.
 """
 
 from __future__ import annotations

@@ -65,18 +65,31 @@ def _doubled(array: np.ndarray, used: int) -> np.ndarray:
     return grow_rows(array, array.shape[0] - used + 1, used)
 
 
+def _root_seed(seed: int | np.random.SeedSequence) -> np.random.SeedSequence:
+    """A fresh SeedSequence for ``seed``; a caller's SeedSequence is copied, since spawning from it
+    would advance it and the same object would then seed a different market on its next use."""
+    if isinstance(seed, np.random.SeedSequence):
+        return np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key, pool_size=seed.pool_size)
+    return np.random.SeedSequence(seed)
+
+
 class MarketSimulator:
     """The background market of ``config`` with seed ``seed``; see the module docstring.
 
-    ``seed`` (an int or SeedSequence) fixes everything: the fundamental path, the population and
-    the event stream. ``record_snapshots`` keeps a depth-5 book snapshot every
-    ``config.snapshot_interval_s`` (used by :func:`~rlexec.market.simulate.simulate_day`).
+    ``seed`` (an int or SeedSequence) fixes everything: the fundamental path, the population, the
+    background's event stream and the external agent's latency jitter, each drawn from its own
+    child stream. The external agent having its own stream is what makes same-seed comparisons
+    paired (common random numbers): whatever it sends, the background makes the same draws, so the
+    tape is the same until the agent's first fill. ``record_snapshots`` keeps a depth-5 book
+    snapshot every ``config.snapshot_interval_s`` (used by :func:`~rlexec.market.simulate.simulate_day`).
     """
 
     def __init__(self, config: MarketConfig, seed: int | np.random.SeedSequence, *,
                  latency: LatencyModel | None = None, record_snapshots: bool = False):
         self.config = config
-        fundamental_seq, population_seq, events_seq = np.random.SeedSequence(seed).spawn(3)
+        # Children are appended, never inserted: spawn(4)'s first three are spawn(3)'s, so adding
+        # the external stream left every existing seeded market unchanged.
+        fundamental_seq, population_seq, events_seq, external_seq = _root_seed(seed).spawn(4)
         session = config.session
         self.fundamental: FundamentalPath = draw_fundamental(config.fundamental, session,
                                                              np.random.default_rng(fundamental_seq))
@@ -89,6 +102,7 @@ class MarketSimulator:
         self._params = pack_params(config)
         self._jitter_mean_ns = float(latency.jitter_mean_ns)
         self._rng = np.random.default_rng(events_seq)
+        self._external_rng = np.random.default_rng(external_seq)
         self._book = allocate_book(session.price_levels, n_agents, order_capacity=1 << 16, tape_capacity=1 << 15)
         self._queue = allocate_queue(n_agents + 64, session.start_ns)
         schedule_wakes(self._queue.heap, self._queue.kstate, first_agents, first_times)
@@ -140,7 +154,7 @@ class MarketSimulator:
         used = int(queue.kstate[K_HEAP_SIZE])
         self._queue = queue = queue._replace(heap=grow_rows(queue.heap, 1, used))
         send(queue.heap, queue.kstate, self._population.delay, self._population.last_arrival, self._jitter_mean_ns,
-             self._rng, self.external_agent_id, kind, side, price, qty, order_id, 0)
+             self._external_rng, self.external_agent_id, kind, side, price, qty, order_id, 0)
 
     @staticmethod
     def _check_side(side: int) -> None:
