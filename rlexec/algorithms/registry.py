@@ -35,10 +35,10 @@ class AlgorithmEntry:
     description: str = ""
 
     def load_config_class(self) -> type:
-        return resolve(self.config_class, f"algorithm {self.name!r}")
+        return resolve(self.config_class, f"algorithm {self.name!r}: config class")
 
     def load_after_training(self) -> Callable[..., dict[str, Any]] | None:
-        return resolve(self.after_training, f"algorithm {self.name!r}") if self.after_training else None
+        return resolve(self.after_training, f"algorithm {self.name!r}: after_training") if self.after_training else None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,7 +51,7 @@ class ModuleEntry:
     description: str = ""
 
     def build_spec(self, model_config: dict[str, Any], env_config: dict[str, Any]):
-        return resolve(self.spec_builder, f"rl_module {self.name!r}")(model_config, env_config)
+        return resolve(self.spec_builder, f"rl_module {self.name!r}: spec builder")(model_config, env_config)
 
 
 _ALGORITHMS: dict[str, AlgorithmEntry] = {}
@@ -125,4 +125,4 @@ def resolve(reference: str, what: str) -> Any:
     try:
         return getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"{what}: cannot load {reference!r} ({type(exc).__name__}: {exc})") from None
+        raise ConfigError(f"{what} {reference!r} cannot be loaded ({type(exc).__name__}: {exc})") from None

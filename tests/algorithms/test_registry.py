@@ -61,5 +61,5 @@ def test_an_algorithm_outside_rlexec_is_one_file(tmp_path, monkeypatch):
     config = build_algorithm_config(spec)
     assert type(config).__name__ == "SlowPPOConfig" and config.lr == 1.0e-6
     sys.modules.pop("my_algo", None)
-    with pytest.raises(ConfigError, match="cannot load 'my_algo:Missing'"):
+    with pytest.raises(ConfigError, match="algorithm 'my_algo:Missing' cannot be loaded"):
         TrainSpec.from_dict({**TINY_PPO, "algorithm": "my_algo:Missing"})

@@ -354,7 +354,7 @@ def test_evaluate_policy_next_to_twap_and_vwap(trained_run, tmp_path):
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["n_orders"] == 40
     assert set(summary["results"]) == {"twap", "vwap", "tiny"}
-    assert summary["config"]["strategies"]["tiny"] == {"policy": True, "oracle": False}
+    assert summary["config"]["strategies"]["tiny"] == {"policy": True, "oracle": False, "actor": "greedy"}
     assert summary["config"]["data"] == {"split": "sample", "part": "test"}
     for name, result in summary["results"].items():
         assert result["n_orders"] == 40
@@ -446,5 +446,5 @@ def test_trained_policy_on_an_oracle_run_acts_on_oracle_observations(oracle_run)
                  "--strategies", "twap", "--out", str(out)]) == 0
     (folder,) = (out / "evaluate").iterdir()
     summary = json.loads((folder / "summary.json").read_text())
-    assert summary["config"]["strategies"]["teacher"] == {"policy": True, "oracle": True}
+    assert summary["config"]["strategies"]["teacher"] == {"policy": True, "oracle": True, "actor": "greedy"}
     assert summary["results"]["teacher"]["fill_rate"]["mean"] == pytest.approx(1.0)
