@@ -3,8 +3,35 @@
 from __future__ import annotations
 
 import os
+import secrets
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
+
+_TOKEN_DIR = pytest.StashKey[Path]()
+
+
+def pytest_configure(config):
+    """A Ray auth token of the test session's own, unless one is configured: ``ray.init()`` starting a
+    local Ray (here and in the ``rlexec`` processes tests start) otherwise writes a new token to the
+    user's ``~/.ray/auth_token``."""
+    if os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH"):
+        return
+    token_dir = Path(tempfile.mkdtemp(prefix="rlexec-tests-ray-token-"))
+    token_path = token_dir / "auth_token"
+    token_path.write_text(secrets.token_hex(32))
+    token_path.chmod(0o600)
+    os.environ["RAY_AUTH_TOKEN_PATH"] = str(token_path)
+    config.stash[_TOKEN_DIR] = token_dir
+
+
+def pytest_unconfigure(config):
+    token_dir = config.stash.get(_TOKEN_DIR, None)
+    if token_dir is not None:
+        os.environ.pop("RAY_AUTH_TOKEN_PATH", None)
+        shutil.rmtree(token_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

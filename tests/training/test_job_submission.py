@@ -1,8 +1,11 @@
 """Ray jobs on a real (single-node, loopback) Ray cluster with token authentication.
 
 A module fixture starts ``ray start --head --block`` under this process, bound to 127.0.0.1, with its
-own ports and temp dir, and stops it in its finalizer (by the id of the process it started), even
-when a test fails. On it:
+own ports, temp dir, auth token and HOME, and stops it in its finalizer (by the id of the process it
+started), even when a test fails. The user's home is never read or written: Ray writes a new token to
+``~/.ray/auth_token`` when it finds none, so the head, its clients and ``cluster/submit`` run with a
+token file of their own (RAY_AUTH_TOKEN_PATH) and a temporary HOME, and while this module runs HOME
+points at an empty stand-in that the last test checks is still empty. On the head:
 
 * clients without the token, or with a wrong one, are refused (default run);
 * ``cluster/submit`` submits a cheap job (``rlexec --help``) and it succeeds (default run);
@@ -16,9 +19,11 @@ Nothing here calls ``ray.init``: the test session may hold its own local Ray.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -36,9 +41,8 @@ pytest.importorskip("aiohttp", reason="the Ray job server needs ray[default]")
 REPO = Path(__file__).resolve().parents[2]
 HEAD_START_TIMEOUT_S = 120
 JOB_TIMEOUT_S = 180
-# What the job's working directory leaves out (gitignore syntax, as in cluster/submit).
-EXCLUDES = ["runs/", ".git/", "**/__pycache__/", "*.pyc", "*.egg-info/", ".pytest_cache/", "build/", "dist/",
-            ".venv/", "benchmarks/results/", "tune_results/"]
+# resolved at import, before any fixture here moves HOME
+REAL_HOME_TOKEN = Path.home() / ".ray" / "auth_token"
 
 
 def _free_port() -> int:
@@ -74,8 +78,50 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-def _head_env(ports: dict[str, int]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS",)}
+def _file_state(path: Path) -> tuple[int, str] | None:
+    """(mtime, content hash) of a file, None if there is none."""
+    if not path.exists():
+        return None
+    return path.stat().st_mtime_ns, hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def user_home(tmp_path_factory):
+    """An empty stand-in for the user's home while this module runs, as for a user with no Ray token
+    configured: nothing here may write into it, nor touch the real ``~/.ray/auth_token``."""
+    home = tmp_path_factory.mktemp("user-home")
+    real_token_before = _file_state(REAL_HOME_TOKEN)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HOME", str(home))
+        for name in ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_MODE"):
+            patch.delenv(name, raising=False)
+        yield {"home": home, "real_token_before": real_token_before}
+
+
+def _private_auth(temp_dir: str) -> dict[str, str]:
+    """A token file and a HOME of the test head's own, inside its temp dir: the environment the head, its
+    job drivers and every client of this module run with."""
+    home = Path(temp_dir) / "home"
+    home.mkdir()
+    token_path = Path(temp_dir) / "auth_token"
+    token_path.write_text(secrets.token_hex(32))
+    token_path.chmod(0o600)
+    return {"HOME": str(home), "RAY_AUTH_TOKEN_PATH": str(token_path), "RAY_AUTH_MODE": "token"}
+
+
+def _env_with(changes: dict[str, str | None]) -> dict[str, str]:
+    """This process's environment with ``changes`` applied (None removes a variable)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_TOKEN")}
+    for key, value in changes.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+def _head_env(ports: dict[str, int], auth: dict[str, str]) -> dict[str, str]:
+    env = _env_with(auth)
     env.update({
         "RAY_USAGE_STATS_ENABLED": "0",
         "RAY_AUTH_MODE": "token",                 # explicit: never run this cluster without auth
@@ -87,15 +133,6 @@ def _head_env(ports: dict[str, int]) -> dict[str, str]:
         "DASHBOARD_METRIC_PORT": str(ports["dashboard_metrics"]),
     })
     return env
-
-
-def _ensure_token() -> None:
-    """Ray 2.60 starts a head without auth when RAY_AUTH_MODE is unset and no token exists; we set
-    RAY_AUTH_MODE=token, which needs a token: create the default one if none is configured."""
-    if os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH"):
-        return
-    if not (Path.home() / ".ray" / "auth_token").exists():
-        subprocess.run(["ray", "get-auth-token", "--generate"], check=True, capture_output=True, timeout=60)
 
 
 def _stop_head(proc: subprocess.Popen, temp_dir: str, gcs_address: str) -> None:
@@ -118,12 +155,13 @@ def _stop_head(proc: subprocess.Popen, temp_dir: str, gcs_address: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def ray_head():
-    """A Ray head bound to loopback with token auth; yields its addresses; always stopped afterwards."""
+def ray_head(user_home):
+    """A Ray head bound to loopback with token auth; yields its addresses and the environment its clients
+    need (token file, HOME); always stopped afterwards."""
     if shutil.which("ray") is None:
         pytest.skip("the `ray` command is not on PATH")
-    _ensure_token()
     temp_dir = tempfile.mkdtemp(prefix="rjs", dir="/tmp")  # short: Ray's unix socket paths are length-limited
+    auth = _private_auth(temp_dir)
     ports = {name: _free_port() for name in ("gcs", "dashboard", "agent", "autoscaler_metrics", "dashboard_metrics",
                                              "client")}
     cmd = ["ray", "start", "--head", "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1",
@@ -133,12 +171,13 @@ def ray_head():
         cmd.insert(-1, f"--ray-client-server-port={ports['client']}")
     log_path = Path(temp_dir) / "ray_start.log"
     log = open(log_path, "w")
-    proc = subprocess.Popen(cmd, env=_head_env(ports), stdout=log, stderr=subprocess.STDOUT, cwd=temp_dir,
+    proc = subprocess.Popen(cmd, env=_head_env(ports, auth), stdout=log, stderr=subprocess.STDOUT, cwd=temp_dir,
                             start_new_session=True)
     address = f"http://127.0.0.1:{ports['dashboard']}"
     try:
         _wait_for_job_api(proc, address, log_path)
-        yield {"address": address, "gcs": f"127.0.0.1:{ports['gcs']}", "temp_dir": temp_dir}
+        yield {"address": address, "gcs": f"127.0.0.1:{ports['gcs']}", "temp_dir": temp_dir, "auth": auth,
+               "token": Path(auth["RAY_AUTH_TOKEN_PATH"]).read_text()}
     finally:
         _stop_head(proc, temp_dir, f"127.0.0.1:{ports['gcs']}")
         log.close()
@@ -169,29 +208,16 @@ def _wait_for_job_api(proc: subprocess.Popen, address: str, log_path: Path) -> N
                 f"{log_path.read_text()[-4000:]}")
 
 
-def _client(address: str, monkeypatch):
-    """A JobSubmissionClient in token mode. RAY_AUTH_MODE=token is what makes Ray's client send the
-    token; Ray reads that mode once per process, so if this process already fixed another mode the
-    same token (Ray's own loader: RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token) goes in the header."""
-    from ray._raylet import AuthenticationMode, AuthenticationTokenLoader, get_authentication_mode
+def _client(ray_head: dict):
+    """A JobSubmissionClient that sends the test head's token itself: Ray's own loader in this process
+    may hold another token (this process's Ray, if any) and reads the auth mode only once."""
     from ray.job_submission import JobSubmissionClient
 
-    monkeypatch.setenv("RAY_AUTH_MODE", "token")
-    headers = None
-    if get_authentication_mode() != AuthenticationMode.TOKEN:
-        token = AuthenticationTokenLoader.instance().get_raw_token(ignore_auth_mode=True)
-        headers = {"Authorization": f"Bearer {token}"}
-    return JobSubmissionClient(address, headers=headers)
+    return JobSubmissionClient(ray_head["address"], headers={"Authorization": f"Bearer {ray_head['token']}"})
 
 
-def _submit_in_subprocess(address: str, env_changes: dict[str, str | None]) -> subprocess.Popen:
+def _submit_in_subprocess(address: str, env: dict[str, str]) -> subprocess.Popen:
     """A submission from a fresh process, so its auth settings cannot leak into this one."""
-    env = dict(os.environ)
-    for key, value in env_changes.items():
-        if value is None:
-            env.pop(key, None)
-        else:
-            env[key] = value
     code = textwrap.dedent(f"""
         from ray.job_submission import JobSubmissionClient
         client = JobSubmissionClient({address!r})
@@ -201,11 +227,21 @@ def _submit_in_subprocess(address: str, env_changes: dict[str, str | None]) -> s
                             text=True)
 
 
+def test_test_session_gives_ray_a_token_outside_the_home(tmp_path):
+    """tests/conftest.py hands the session's Ray processes a token file: ``ray.init()`` writes a new
+    ``~/.ray/auth_token`` exactly when Ray's loader finds no token, which must not happen with an empty HOME."""
+    code = ("from ray._raylet import AuthenticationTokenLoader as L; "
+            "print(L.instance().has_token(ignore_auth_mode=True))")
+    result = subprocess.run([sys.executable, "-c", code], env={**os.environ, "HOME": str(tmp_path)},
+                            capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "True", result.stdout + result.stderr[-2000:]
+
+
 def test_submission_without_token_is_refused(ray_head):
-    no_token = {"RAY_AUTH_TOKEN": None, "RAY_AUTH_TOKEN_PATH": None}
+    no_token = {**ray_head["auth"], "RAY_AUTH_TOKEN_PATH": None}
     clients = {  # both at once: each pays for importing Ray
-        "no token": _submit_in_subprocess(ray_head["address"], {**no_token, "RAY_AUTH_MODE": "disabled"}),
-        "wrong token": _submit_in_subprocess(ray_head["address"], {**no_token, "RAY_AUTH_MODE": "token",
+        "no token": _submit_in_subprocess(ray_head["address"], _env_with({**no_token, "RAY_AUTH_MODE": "disabled"})),
+        "wrong token": _submit_in_subprocess(ray_head["address"], {**_env_with(no_token),
                                                                    "RAY_AUTH_TOKEN": "not-the-token"}),
     }
     expected = {"no token": "Missing authentication token", "wrong token": "Invalid authentication token"}
@@ -217,7 +253,7 @@ def test_submission_without_token_is_refused(ray_head):
 
 def test_cluster_submit_script_reaches_the_cluster(ray_head):
     """``cluster/submit`` sets token mode itself: a cheap job (``rlexec --help``) goes through."""
-    env = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}
+    env = _env_with({**ray_head["auth"], "RAY_AUTH_MODE": None})
     result = subprocess.run([str(REPO / "cluster" / "submit"), "--address", ray_head["address"], "--", "--help"],
                             env=env, capture_output=True, text=True, timeout=180, cwd=tempfile.gettempdir())
     output = result.stdout + result.stderr
@@ -227,14 +263,17 @@ def test_cluster_submit_script_reaches_the_cluster(ray_head):
     assert "usage: rlexec" in output, output[-4000:]   # the job ran `rlexec --help` on the cluster
 
 
-def test_train_job_on_token_auth_cluster(ray_head, tmp_path, monkeypatch):
+def test_train_job_on_token_auth_cluster(ray_head, tmp_path):
     from ray.job_submission import JobStatus
 
-    client = _client(ray_head["address"], monkeypatch)
+    client = _client(ray_head)
     out = tmp_path / "out"
+    working_dir = tmp_path / "upload"   # what cluster/submit uploads: the files git tracks
+    subprocess.run([sys.executable, str(REPO / "cluster" / "stage.py"), str(REPO), str(working_dir)], check=True,
+                   capture_output=True, timeout=60)
     job_id = client.submit_job(
         entrypoint=f"rlexec train configs/smoke.yaml --out {out}",
-        runtime_env={"working_dir": str(REPO), "excludes": EXCLUDES},
+        runtime_env={"working_dir": str(working_dir)},
     )
     deadline = time.monotonic() + JOB_TIMEOUT_S
     status = client.get_job_status(job_id)
@@ -256,3 +295,10 @@ def test_train_job_on_token_auth_cluster(ray_head, tmp_path, monkeypatch):
     record = json.loads((run_dir / "run.json").read_text())
     assert ray_head["gcs"] in record["ray"], record["ray"]   # the job attached to this cluster
     assert len((run_dir / "progress.jsonl").read_text().splitlines()) == 2
+
+
+def test_nothing_written_into_the_users_home(ray_head, user_home):
+    """Last in this module: the head, its clients, cluster/submit and the jobs left the stand-in home
+    empty, and the real ``~/.ray/auth_token`` (if any) as it was."""
+    assert not any(user_home["home"].iterdir()), sorted(user_home["home"].rglob("*"))
+    assert _file_state(REAL_HOME_TOKEN) == user_home["real_token_before"]
