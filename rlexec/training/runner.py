@@ -12,6 +12,38 @@ Where Ray runs: ``local=True`` starts a small private Ray and samples in the dri
 breakpoints work); otherwise, with ``RAY_ADDRESS`` set (a cluster, or inside ``ray job submit``),
 it attaches to that cluster and the config's ``num_env_runners`` fan out over it; with neither, it
 starts a private Ray on this machine's cores.
+
+Random streams, and what ``--resume`` restores. RLlib seeds each EnvRunner (its envs' first reset,
+and the process's torch / numpy / ``random``, which sample the actions) and each Learner (minibatch
+shuffles) from ``seed`` once, when they are built: a restored algorithm sampled iteration 3 exactly
+like iteration 1. So before every iteration :func:`seed_iteration` re-derives the streams from
+``(seed, iteration)``: each training EnvRunner's process RNGs, each sub-env's ``np_random`` and each
+Learner's process RNGs; and if no episode is part-way (every env finished its episode when the last
+iteration ended) every env starts a fresh episode from its new stream. After a restore,
+:func:`complete_restore` adds what RLlib's checkpoint restore leaves out (the weights of remote
+EnvRunners, PPO's adaptive KL coefficient). The checkpoint itself holds the weights, optimizer
+state, connector states, iteration, step counters and metrics windows.
+
+So when each env's share of an iteration is a whole number of episodes, iteration k depends only
+on ``(seed, k)`` and the checkpoint, and 2 iterations + resume + 2 sample and learn exactly like 4
+in a row. PPO's share is its rollout fragment, ``train_batch_size_per_learner /
+(num_envs_per_env_runner * max(1, num_env_runners))``: 16 episodes of 8 steps in every bar-env
+config. What differs, and why:
+
+* Episodes part-way when a checkpoint is taken are lost on resume (RLlib cannot checkpoint an env
+  mid-episode): the resumed run starts fresh episodes where the unbroken run continued them, and
+  from there its envs' streams differ. The LOB Q-learning configs are such a case: RLlib's default
+  200-step fragments until the 1,560-step batch is full are 800 steps per runner against a
+  780-step episode (``env_runners.rollout_fragment_length: 780`` would align them). Episodes are
+  never cut while training runs on.
+* Whatever an env fixes at its first, seeded reset (the bar env's order pool) stays a function of
+  RLlib's build-time seed, the same in a fresh and a resumed run. Randomness an env keeps outside
+  gymnasium's ``np_random`` is not re-derived (the LOB env seeds each episode's simulator from it).
+* Evaluation EnvRunners reset their envs with their fixed build-time seed before every evaluation,
+  so every evaluation sees the same episodes (RLlib does so itself for ``evaluation_duration_unit:
+  episodes``). Their process RNGs are not re-derived: remote evaluation runners with ``explore:
+  true`` do not sample their actions reproducibly across a resume.
+* A sub-env or EnvRunner restarted after a failure draws fresh streams until the next iteration.
 """
 
 from __future__ import annotations
@@ -21,9 +53,11 @@ import math
 import os
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from rlexec.errors import ConfigError
@@ -96,11 +130,13 @@ def train(
     try:
         if resume is not None:
             restore_algorithm(algo, checkpoint)
+            complete_restore(algo)
             _append(run_dir / "progress.jsonl", {"event": "resumed", "checkpoint": checkpoint.name,
                                                   "iteration": algo.iteration, "ray": where})
         started = time.monotonic()
         result: dict[str, Any] = {}
         while not should_stop(spec.stop, algo.iteration, result, time.monotonic() - started):
+            seed_iteration(algo, spec.seed, algo.iteration + 1)
             result = algo.train()
             line = progress_line(result, algo.iteration)
             _append(run_dir / "progress.jsonl", line)
@@ -117,6 +153,104 @@ def train(
     finally:
         algo.stop()
     return run_dir
+
+
+def complete_restore(algo) -> None:
+    """What RLlib 2.60's ``restore_from_path`` leaves out; call it right after restoring.
+
+    * The restored weights reach remote EnvRunners through fire-and-forget calls, of which RLlib
+      drops any beyond two in flight per runner: the weight sync, coming last, was dropped, and
+      the first iteration after a resume sampled with freshly initialised weights. Here every
+      EnvRunner gets the Learner's weights, and the call waits until it has them.
+    * PPO's adaptive KL coefficient (PPO, OPD) is Learner state the checkpoint does not hold; it
+      restarted at ``kl_coeff``. Its last value is in the restored metrics (``curr_kl_coeff``).
+    """
+    import ray
+    from ray.rllib.algorithms.ppo.ppo import LEARNER_RESULTS_CURR_KL_COEFF_KEY
+    from ray.rllib.core import COMPONENT_LEARNER, COMPONENT_RL_MODULE
+    from ray.rllib.utils.metrics import LEARNER_RESULTS
+
+    state = algo.learner_group.get_state(components=f"{COMPONENT_LEARNER}/{COMPONENT_RL_MODULE}",
+                                         inference_only=True)[COMPONENT_LEARNER]
+    # No WEIGHTS_SEQ_NO in the state: the EnvRunner takes it whatever weights it holds.
+    state_ref = ray.put(state)
+    algo.env_runner_group.foreach_env_runner(lambda env_runner: env_runner.set_state(ray.get(state_ref)))
+
+    # The value the last iteration reported (the reduced window holds NaN until the next update).
+    learner_results = algo.metrics.peek(LEARNER_RESULTS, default={}, latest_merged_only=True) or {}
+    kl_coeffs = {module_id: float(figures[LEARNER_RESULTS_CURR_KL_COEFF_KEY])
+                 for module_id, figures in learner_results.items()
+                 if isinstance(figures, dict) and math.isfinite(figures.get(LEARNER_RESULTS_CURR_KL_COEFF_KEY, math.nan))}
+    if kl_coeffs:
+        algo.learner_group.foreach_learner(partial(_set_kl_coeffs, kl_coeffs=kl_coeffs))
+
+
+def _set_kl_coeffs(learner, *, kl_coeffs: dict[str, float]) -> None:
+    for module_id, value in kl_coeffs.items():
+        learner.curr_kl_coeffs_per_module[module_id].data.fill_(value)
+
+
+# Spawn keys that keep the derived streams apart (numpy SeedSequence: distinct keys, independent streams).
+_ENV_STREAM, _ACTION_STREAM, _LEARNER_STREAM = 0, 1, 2
+
+
+def seed_iteration(algo, seed: int, iteration: int) -> None:
+    """Re-derive every sampling stream of training iteration ``iteration`` from ``(seed, iteration)``.
+
+    Call it before each ``algo.train()``; see the module docstring for what it covers. Learners go
+    first, so that with the Learner and the EnvRunner in one process (``num_env_runners: 0``) the
+    actions are sampled from the EnvRunner's stream and the minibatches shuffled from what follows it.
+    """
+    algo.learner_group.foreach_learner(partial(_seed_learner, seed=seed, iteration=iteration))
+    algo.env_runner_group.foreach_env_runner(partial(_seed_env_runner, seed=seed, iteration=iteration))
+    if algo.eval_env_runner_group is not None:
+        algo.eval_env_runner_group.foreach_env_runner(_restart_evaluation_episodes)
+
+
+def _derived_seed(seed: int, *key: int) -> int:
+    # 31 bits: a valid seed for np.random.seed, torch and random alike.
+    return int(np.random.SeedSequence(seed, spawn_key=key).generate_state(1)[0] >> 1)
+
+
+def _seed_process(config, seed: int) -> None:
+    from ray.rllib.utils.debug import update_global_seed_if_necessary
+
+    update_global_seed_if_necessary(config.framework_str, seed)
+
+
+def _seed_learner(learner, *, seed: int, iteration: int) -> None:
+    _seed_process(learner.config, _derived_seed(seed, _LEARNER_STREAM, iteration))
+
+
+def _seed_env_runner(env_runner, *, seed: int, iteration: int) -> None:
+    """Every sub-env's ``np_random`` keyed by (iteration, runner, sub-env); fresh episodes if none is cut."""
+    index = env_runner.worker_index or 0
+    _seed_process(env_runner.config, _derived_seed(seed, _ACTION_STREAM, iteration, index))
+    env = getattr(env_runner, "env", None)
+    if env is None:  # the driver's EnvRunner when remote ones sample: it holds no env
+        return
+    # RLlib's build-time seed has not reached the envs yet (a new or restarted EnvRunner): let it
+    # fix what an env derives once from its seed (the bar env's order pool), as in an unbroken run.
+    # ``_seed`` (RLlib 2.60) goes to the next reset that ``_needs_initial_reset`` forces; None from
+    # here on, so that such a reset keeps the np_random streams set below.
+    if env_runner._seed is not None:
+        env.reset(seed=env_runner._seed)
+        env_runner._seed = None
+    vector = env.unwrapped
+    vector.set_attr("np_random", [
+        np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_ENV_STREAM, iteration, index, k)))
+        for k in range(vector.num_envs)
+    ])
+    # Start every env afresh unless that would cut an episode that has taken steps: the next episodes
+    # then come from the streams above, as they do after a resume.
+    if not any(episode is not None and episode.t > 0 for episode in env_runner._ongoing_episodes):
+        env_runner._needs_initial_reset = True
+
+
+def _restart_evaluation_episodes(env_runner) -> None:
+    # The next evaluation resets every env with the runner's fixed seed: the same episodes each time.
+    # RLlib resets them before each evaluation anyway (evaluation_force_reset_envs_before_iteration).
+    env_runner._needs_initial_reset = True
 
 
 def latest_run(out: str | os.PathLike, name: str) -> Path:

@@ -8,7 +8,9 @@ Sweep YAML (``tune_configs/*.yaml``)::
     param_space:                          # dotted keys of the training config -> a Tune domain
       training.lr: {loguniform: [1.0e-5, 1.0e-3]}
       environment.env_config.execution.reward.alpha: {choice: [25.0, 50.0, 100.0, 200.0]}
-    metric: episode_return_mean           # a key of progress.jsonl lines (rlexec.training.runner)
+    score: {metric: price_advantage_bps, split: {preset: us_equity_1min}, part: validation,
+            num_orders: 500, seed: 0}     # the fixed objective every trial is scored on (below)
+    metric: validation_price_advantage_bps    # the score's name, or a key of progress.jsonl lines
     mode: max
     num_samples: 8
     max_concurrent: 2
@@ -18,9 +20,24 @@ Sweep YAML (``tune_configs/*.yaml``)::
     checkpoint_frequency: 2
 
 Each trial builds its config through the same :func:`~rlexec.training.spec.build_algorithm_config`
-as ``rlexec train`` and reports the same figures. Trials checkpoint through Tune, so a sweep whose
-driver was killed resumes (``Tuner.restore``) when the same command runs again: finished trials
-are kept, unfinished ones continue from their last checkpoint.
+as ``rlexec train``, draws its samples the same way (:func:`~rlexec.training.runner.seed_iteration`)
+and reports the same figures.
+
+Trials must be compared on one objective. A swept env setting (the reward's alpha) changes each
+trial's training return, and RLlib deep-merges the trial's ``env_config`` into its evaluation env,
+so ``evaluation_return_mean`` too scores each trial with its own alpha. The ``score`` section is
+an objective no trial parameter enters: after every iteration the trial's policy executes the same
+``num_orders`` orders (drawn with ``seed`` from ``part`` of ``split``) through the batch engine,
+greedily, as ``rlexec evaluate --policy`` does, on the base config's execution settings (its reward
+too, so that ``metric: reward`` is comparable); the trial reports the mean of ``metric`` (an order
+metric of :mod:`rlexec.evaluation.metrics`, over orders with a fill) as ``<part>_<metric>``. With a
+score, only ``execution.reward.*`` may be swept among the execution settings. Without one, a sweep
+whose metric is an RLlib return refuses a swept ``environment`` key, unless the metric is
+``evaluation_return_mean`` and ``evaluation.evaluation_config.env_config`` pins that key.
+
+Trials checkpoint through Tune, so a sweep whose driver was killed resumes (``Tuner.restore``) when
+the same command runs again: finished trials are kept, unfinished ones continue from their last
+checkpoint.
 """
 
 from __future__ import annotations
@@ -28,7 +45,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +56,87 @@ from rlexec.training.spec import TrainSpec
 DOMAINS = ("choice", "uniform", "loguniform", "randint", "quniform")
 SEARCHERS = ("optuna", "random")
 SCHEDULERS = ("asha", "median", "fifo")
-SWEEP_KEYS = ("name", "base", "overrides", "param_space", "metric", "mode", "num_samples", "max_concurrent",
-              "search", "scheduler", "stop", "checkpoint_frequency")
+SWEEP_KEYS = ("name", "base", "overrides", "param_space", "score", "metric", "mode", "num_samples",
+              "max_concurrent", "search", "scheduler", "stop", "checkpoint_frequency")
+SCORE_KEYS = ("metric", "split", "part", "num_orders", "seed")
+ENV_PREFIX = "environment."
+ENV_CONFIG_PREFIX = "environment.env_config."
+SCORED_EXECUTION_SWEEPABLE = "environment.env_config.execution.reward."
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScoreSpec:
+    """The ``score`` section: which order metric, on which orders. Defaults are rlexec's."""
+
+    metric: str = "price_advantage_bps"
+    split: dict[str, Any] = field(default_factory=lambda: {"preset": "us_equity_1min"})
+    part: str = "validation"
+    num_orders: int = 500
+    seed: int = 0
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str) -> ScoreSpec:
+        from rlexec.data.splits import PARTS, PRESETS
+        from rlexec.evaluation.metrics import ORDER_METRICS
+
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: score must be a mapping of {list(SCORE_KEYS)}, got {data!r}")
+        unknown = set(data) - set(SCORE_KEYS)
+        if unknown:
+            raise ConfigError(f"{source}: score: unknown key(s) {sorted(unknown)}; known: {list(SCORE_KEYS)}")
+        defaults = cls()
+        metric, part = data.get("metric", defaults.metric), data.get("part", defaults.part)
+        split = data.get("split", defaults.split)
+        split = {"preset": split} if isinstance(split, str) else split
+        if not isinstance(split, dict):
+            raise ConfigError(f"{source}: score.split must be a preset name or a DataSplit mapping, got {split!r}")
+        # The data is checked where the trials load it, as the base config's is.
+        if "preset" in split and split["preset"] not in PRESETS:
+            raise ConfigError(f"{source}: score.split.preset must be one of {sorted(PRESETS)}, got {split['preset']!r}")
+        if metric not in ORDER_METRICS:
+            raise ConfigError(f"{source}: score.metric must be one of {list(ORDER_METRICS)}, got {metric!r}")
+        if part not in PARTS:
+            raise ConfigError(f"{source}: score.part must be one of {list(PARTS)}, got {part!r}")
+        numbers = {}
+        for key, least in (("num_orders", 1), ("seed", 0)):
+            value = data.get(key, getattr(defaults, key))
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                raise ConfigError(f"{source}: score.{key} must be an integer >= {least}, got {value!r}")
+            numbers[key] = value
+        return cls(metric=metric, split=split, part=part, **numbers)
+
+    @property
+    def name(self) -> str:
+        """What trials report the score as, e.g. ``validation_price_advantage_bps``."""
+        return f"{self.part}_{self.metric}"
+
+
+class Scorer:
+    """A :class:`ScoreSpec` made ready to score policies: its orders drawn and prepared once."""
+
+    def __init__(self, score: ScoreSpec, base: TrainSpec):
+        from rlexec.data.splits import DataSplit
+        from rlexec.envs.config import ExecutionConfig
+        from rlexec.envs.engine import prepare_orders
+
+        self.score = score
+        env_config = base.sections["environment"].get("env_config") or {}
+        # The base's settings, not a trial's: the swept reward never enters the score.
+        self.execution = ExecutionConfig.from_dict(env_config.get("execution", {}))
+        split = DataSplit.from_dict(score.split)
+        market = split.market()
+        orders = split.orders(market, score.part, score.num_orders, score.seed, self.execution.horizon_minutes)
+        self.batch = prepare_orders(market, orders, self.execution)
+
+    def __call__(self, module, *, oracle: bool = False) -> float:
+        """Mean of the metric over the orders (those with a fill), ``module`` acting greedily."""
+        from rlexec.evaluation.policy import PolicyStrategy
+        from rlexec.evaluation.runner import run_strategy
+        from rlexec.evaluation.stats import mean_se
+
+        policy = PolicyStrategy(module, self.execution, name="trial", oracle=oracle)
+        result = run_strategy(self.batch, self.execution, policy)
+        return mean_se(result.metrics[self.score.metric]).mean
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,6 +144,7 @@ class SweepSpec:
     name: str
     base: TrainSpec
     param_space: dict[str, dict[str, Any]]
+    score: ScoreSpec | None = None
     metric: str = "episode_return_mean"
     mode: str = "max"
     num_samples: int = 4
@@ -78,6 +175,9 @@ class SweepSpec:
             if not (isinstance(domain, dict) and len(domain) == 1 and next(iter(domain)) in DOMAINS):
                 raise ConfigError(f"{source}: param_space.{key} must be one of {{{', '.join(DOMAINS)}: ...}}, got {domain!r}")
         base.with_overrides({k: _example(v) for k, v in space.items()})  # every key must make a valid config
+        score = ScoreSpec.from_dict(data["score"], source) if data.get("score") is not None else None
+        metric = str(data.get("metric") or (score.name if score is not None else "episode_return_mean"))
+        _check_one_objective(space, base, score, metric, source)
         search = {"algorithm": "optuna", "sampler": "tpe", "seed": 0, **(data.get("search") or {})}
         scheduler = {"type": "asha", **(data.get("scheduler") or {})}
         if search["algorithm"] not in SEARCHERS:
@@ -88,8 +188,8 @@ class SweepSpec:
         if mode not in ("max", "min"):
             raise ConfigError(f"{source}: mode must be 'max' or 'min'")
         return cls(
-            name=str(data.get("name") or Path(path).stem), base=base, param_space=space,
-            metric=str(data.get("metric", "episode_return_mean")), mode=mode,
+            name=str(data.get("name") or Path(path).stem), base=base, param_space=space, score=score,
+            metric=metric, mode=mode,
             num_samples=int(data.get("num_samples", 4)), max_concurrent=int(data.get("max_concurrent", 2)),
             search=search, scheduler=scheduler, checkpoint_frequency=int(data.get("checkpoint_frequency", 2)),
             source=source,
@@ -105,27 +205,39 @@ def tune_domain(spec: dict[str, Any]):
     return getattr(tune, kind)(*args)
 
 
-def trial_trainable(trial_params: dict[str, Any], *, base: TrainSpec, checkpoint_every: int) -> None:
-    """One trial: the base training spec with the sampled overrides, trained and reported to Tune."""
+def trial_trainable(trial_params: dict[str, Any], *, base: TrainSpec, checkpoint_every: int,
+                    score: ScoreSpec | None = None) -> None:
+    """One trial: the base training spec with the sampled overrides, trained, scored and reported to Tune."""
     import ray.tune
     from ray.tune import Checkpoint
 
-    from rlexec.training.runner import progress_line, should_stop
+    from rlexec.training.runner import (
+        complete_restore,
+        progress_line,
+        seed_iteration,
+        should_stop,
+    )
     from rlexec.training.spec import build_algorithm_config
 
     spec = base.with_overrides(dict(trial_params))
     every = checkpoint_every
+    scorer = Scorer(score, base) if score is not None else None
+    oracle = bool((spec.sections["environment"].get("env_config") or {}).get("oracle", False))
     algo = build_algorithm_config(spec).build_algo()
     try:
         checkpoint = ray.tune.get_checkpoint()
         if checkpoint is not None:
             with checkpoint.as_directory() as folder:
                 algo.restore_from_path(folder)
+            complete_restore(algo)
         result: dict[str, Any] = {}
         started = time.monotonic()
         while not should_stop(spec.stop, algo.iteration, result, time.monotonic() - started):
+            seed_iteration(algo, spec.seed, algo.iteration + 1)
             result = algo.train()
             line = progress_line(result, algo.iteration)
+            if scorer is not None:
+                line[score.name] = scorer(algo.get_module(), oracle=oracle)
             if every and (algo.iteration % every == 0
                           or should_stop(spec.stop, algo.iteration, result, time.monotonic() - started)):
                 with tempfile.TemporaryDirectory() as folder:
@@ -151,7 +263,8 @@ def run_sweep(sweep: SweepSpec, *, out: str | os.PathLike = "runs", local: bool 
     storage = Path(out).resolve() / "tune"
     experiment = storage / sweep.name
     trainable = tune.with_resources(
-        tune.with_parameters(trial_trainable, base=sweep.base, checkpoint_every=sweep.checkpoint_frequency),
+        tune.with_parameters(trial_trainable, base=sweep.base, checkpoint_every=sweep.checkpoint_frequency,
+                             score=sweep.score),
         _trial_resources(sweep.base),
     )
     if experiment.exists() and restart:
@@ -187,7 +300,8 @@ def run_sweep(sweep: SweepSpec, *, out: str | os.PathLike = "runs", local: bool 
         )
         experiment.mkdir(parents=True, exist_ok=True)
         write_json_atomic(run_record({"sweep": sweep.source, "base": sweep.base.to_dict(),
-                                      "param_space": sweep.param_space, "search": sweep.search,
+                                      "param_space": sweep.param_space, "metric": sweep.metric,
+                                      "score": asdict(sweep.score) if sweep.score else None, "search": sweep.search,
                                       "scheduler": sweep.scheduler}, sweep.base.seed), experiment / "rlexec_run.json")
     results = tuner.fit()
     best = results.get_best_result(metric=sweep.metric, mode=sweep.mode)
@@ -225,6 +339,44 @@ def _optuna_searcher(sweep: SweepSpec):
     if name not in samplers:
         raise ConfigError(f"{sweep.source}: search.sampler must be one of {sorted(samplers)}")
     return OptunaSearch(sampler=samplers[name](seed=seed), seed=seed)
+
+
+def _check_one_objective(space: dict[str, Any], base: TrainSpec, score: ScoreSpec | None, metric: str,
+                         source: str) -> None:
+    """Refuse a sweep whose trials would not all be scored on the same objective (see the module docstring)."""
+    env_keys = [key for key in space if key.startswith(ENV_PREFIX)]
+    if score is not None:
+        environment = base.sections["environment"]
+        env, continuous = environment.get("env", "bar"), bool((environment.get("env_config") or {}).get("continuous"))
+        if env != "bar" or continuous:
+            raise ConfigError(f"{source}: score runs discrete bar-env policies; the base trains "
+                              + ("continuous actions" if env == "bar" else f"on {env!r}"))
+        for key in env_keys:
+            if key.startswith(ENV_CONFIG_PREFIX + "execution.") and not key.startswith(SCORED_EXECUTION_SWEEPABLE):
+                raise ConfigError(f"{source}: param_space.{key}: the score runs every trial on the base's execution "
+                                  "settings, so among them only execution.reward.* may be swept")
+            if key in (ENV_CONFIG_PREFIX + "continuous", ENV_PREFIX + "env"):
+                raise ConfigError(f"{source}: param_space.{key}: the score runs discrete bar-env policies")
+    if metric == "episode_return_mean" and env_keys:
+        raise ConfigError(f"{source}: param_space.{env_keys[0]} changes the training env, so episode_return_mean "
+                          "scores each trial on its own objective; add a score: section and use its metric")
+    if metric == "evaluation_return_mean":
+        evaluation = (base.sections.get("evaluation") or {}).get("evaluation_config") or {}
+        pinned = evaluation.get("env_config") or {}
+        for key in env_keys:
+            if not (key.startswith(ENV_CONFIG_PREFIX) and _has_path(pinned, key[len(ENV_CONFIG_PREFIX):].split("."))):
+                raise ConfigError(
+                    f"{source}: param_space.{key} is not pinned in evaluation.evaluation_config.env_config: RLlib "
+                    "deep-merges each trial's env_config into its evaluation env, so evaluation_return_mean would "
+                    "score each trial with its own value; pin the key there or add a score: section")
+
+
+def _has_path(node: Any, keys: list[str]) -> bool:
+    for key in keys:
+        if not isinstance(node, dict) or key not in node:
+            return False
+        node = node[key]
+    return True
 
 
 def _example(domain: dict[str, Any]):

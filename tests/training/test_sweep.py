@@ -11,11 +11,12 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
 from rlexec.errors import ConfigError
-from rlexec.training.sweep import SweepSpec, tune_domain
+from rlexec.training.sweep import Scorer, ScoreSpec, SweepSpec, tune_domain
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE_OVERRIDES = {  # configs/opds.yaml shrunk to the shipped sample and a few hundred steps per iteration
@@ -25,11 +26,15 @@ SAMPLE_OVERRIDES = {  # configs/opds.yaml shrunk to the shipped sample and a few
     "training.train_batch_size_per_learner": 128,
     "training.minibatch_size": 64,
     "training.num_epochs": 1,
+}
+SAMPLE_SCORE = {"metric": "price_advantage_bps", "split": "sample", "part": "validation", "num_orders": 40, "seed": 0}
+RLLIB_EVALUATION = {  # RLlib's own evaluation on the validation day, as the shipped sweep once scored trials
     "evaluation.evaluation_interval": 1,
     "evaluation.evaluation_duration": 8,
     "evaluation.evaluation_duration_unit": "episodes",
     "evaluation.evaluation_config": {"env_config": {"split": {"preset": "sample"}, "part": "validation"}},
 }
+ALPHA = "environment.env_config.execution.reward.alpha"
 
 
 def sweep_yaml(folder: Path, name: str = "tiny", **changes) -> Path:
@@ -37,9 +42,9 @@ def sweep_yaml(folder: Path, name: str = "tiny", **changes) -> Path:
         "name": name,
         "base": str(REPO / "configs" / "opds.yaml"),
         "overrides": dict(SAMPLE_OVERRIDES),
-        "param_space": {"training.lr": {"loguniform": [1.0e-5, 1.0e-3]},
-                        "environment.env_config.execution.reward.alpha": {"choice": [50.0, 100.0]}},
-        "metric": "evaluation_return_mean",
+        "param_space": {"training.lr": {"loguniform": [1.0e-5, 1.0e-3]}, ALPHA: {"choice": [50.0, 100.0]}},
+        "score": dict(SAMPLE_SCORE),
+        "metric": None,  # the score's name
         "mode": "max",
         "num_samples": 3,
         "max_concurrent": 2,
@@ -60,7 +65,10 @@ def sweep_yaml(folder: Path, name: str = "tiny", **changes) -> Path:
 
 def test_sweep_spec_reads_the_shipped_sweep_and_the_base_config():
     sweep = SweepSpec.from_yaml(REPO / "tune_configs" / "opds_lr_alpha.yaml")
-    assert sweep.name == "opds_lr_alpha" and sweep.metric == "evaluation_return_mean" and sweep.mode == "max"
+    assert sweep.name == "opds_lr_alpha" and sweep.metric == "validation_price_advantage_bps" and sweep.mode == "max"
+    assert sweep.score == ScoreSpec(metric="price_advantage_bps", split={"preset": "us_equity_1min"}, part="validation",
+                                    num_orders=500, seed=0)
+    assert sweep.score.name == sweep.metric
     assert sweep.base.algorithm == "opd" and sweep.base.name == "opds"
     assert sweep.base.stop == {"training_iterations": 15}
     assert sweep.base.sections["env_runners"]["num_env_runners"] == 0  # the overrides reach the base
@@ -81,6 +89,11 @@ def test_sweep_spec_relative_base_and_defaults(tmp_path):
     assert sweep.name == "small" and sweep.num_samples == 4 and sweep.max_concurrent == 2
     assert sweep.search["algorithm"] == "optuna" and sweep.scheduler == {"type": "asha"}
     assert sweep.base.source == str(path.parent / "../configs/mine.yaml")
+    assert sweep.score is None and sweep.metric == "episode_return_mean"
+    path.write_text(yaml.safe_dump({"base": "../configs/mine.yaml", "param_space": {ALPHA: {"choice": [50.0]}},
+                                    "score": {}}))
+    sweep = SweepSpec.from_yaml(path)
+    assert sweep.score == ScoreSpec() and sweep.metric == "validation_price_advantage_bps"
 
 
 @pytest.mark.parametrize(
@@ -99,6 +112,22 @@ def test_sweep_spec_relative_base_and_defaults(tmp_path):
         ({"base": None}, r"'base' \(a training config\) is required"),
         ({"base": "no_such_config.yaml"}, r"no_such_config.yaml: config file not found"),
         ({"overrides": {"training.lr.x": 1}}, r"non-mapping"),
+        # trials scored on their own objective
+        ({"score": None, "metric": "evaluation_return_mean", "overrides": {**SAMPLE_OVERRIDES, **RLLIB_EVALUATION}},
+         rf"param_space\.{ALPHA} is not pinned in evaluation\.evaluation_config\.env_config"),
+        ({"score": None, "metric": "episode_return_mean"},
+         rf"param_space\.{ALPHA} changes the training env, so episode_return_mean"),
+        ({"score": None}, rf"param_space\.{ALPHA} changes the training env"),
+        ({"param_space": {"environment.env_config.execution.n_steps": {"choice": [4, 8]}}},
+         r"param_space\.environment\.env_config\.execution\.n_steps: the score runs every trial on the base's"),
+        ({"param_space": {"environment.env_config.continuous": {"choice": [True]}}}, r"discrete bar-env policies"),
+        ({"score": {"metric": "pa_bps"}}, r"score\.metric must be one of \['fill_rate', 'price_advantage_bps'"),
+        ({"score": {"part": "holdout"}}, r"score\.part must be one of"),
+        ({"score": {"num_orders": 0}}, r"score\.num_orders must be an integer >= 1"),
+        ({"score": {"seed": 1.5}}, r"score\.seed must be an integer >= 0"),
+        ({"score": {"split": "nasdaq"}}, r"score\.split\.preset must be one of"),
+        ({"score": {"orders": 10}}, r"score: unknown key.*orders"),
+        ({"score": [1]}, r"score must be a mapping"),
     ],
 )
 def test_sweep_spec_errors(tmp_path, changes, match):
@@ -107,6 +136,31 @@ def test_sweep_spec_errors(tmp_path, changes, match):
         SweepSpec.from_yaml(path)
     if "base" not in changes:
         assert str(path) in str(info.value) or "opds.yaml" in str(info.value)
+
+
+def test_sweep_spec_score_needs_a_bar_env_base(tmp_path):
+    base = yaml.safe_load((REPO / "configs" / "qlearning_twap.yaml").read_text())
+    (tmp_path / "q.yaml").write_text(yaml.safe_dump(base))
+    path = sweep_yaml(tmp_path, "lob", base=str(tmp_path / "q.yaml"), overrides=None,
+                      param_space={"training.alpha": {"choice": [0.1, 0.2]}})
+    with pytest.raises(ConfigError, match=f"{path}: score runs discrete bar-env policies; the base trains on 'lob'"):
+        SweepSpec.from_yaml(path)
+
+
+def test_evaluation_return_is_accepted_when_the_evaluation_env_pins_every_swept_key(tmp_path):
+    pinned = {"env_config": {"split": {"preset": "sample"}, "part": "validation",
+                             "execution": {"reward": {"alpha": 100.0}}}}
+    path = sweep_yaml(tmp_path, "pinned", score=None, metric="evaluation_return_mean",
+                      overrides={**SAMPLE_OVERRIDES, **RLLIB_EVALUATION, "evaluation.evaluation_config": pinned})
+    sweep = SweepSpec.from_yaml(path)
+    assert sweep.metric == "evaluation_return_mean" and sweep.score is None
+    # RLlib deep-merges the evaluation env_config over each trial's: the pinned alpha wins.
+    from rlexec.training.spec import build_algorithm_config
+
+    trial = sweep.base.with_overrides({ALPHA: 25.0})
+    evaluation = build_algorithm_config(trial, local=True).get_evaluation_config_object()
+    assert evaluation.env_config["execution"]["reward"]["alpha"] == 100.0
+    assert evaluation.env_config["part"] == "validation"
 
 
 def test_sweep_spec_bad_optuna_sampler_is_an_error(tmp_path):
@@ -124,6 +178,98 @@ def test_tune_domains():
     lr = tune_domain({"loguniform": [1e-5, 1e-3]})
     assert isinstance(lr, Float) and lr.lower == 1e-5 and lr.upper == 1e-3
     assert isinstance(tune_domain({"randint": [1, 4]}), Integer)
+
+
+# ---------------------------------------------------------------------------------- the score
+
+
+def trial_reports(monkeypatch, trial_params: dict, **kwargs) -> list[dict]:
+    """What ``trial_trainable`` reports to Tune, run outside Tune."""
+    import ray.tune
+
+    from rlexec.training.sweep import trial_trainable
+
+    reports = []
+    monkeypatch.setattr(ray.tune, "get_checkpoint", lambda: None)
+    monkeypatch.setattr(ray.tune, "report", lambda metrics, checkpoint=None: reports.append(dict(metrics)))
+    trial_trainable(trial_params, **kwargs)
+    return reports
+
+
+def test_trials_that_differ_only_in_the_swept_reward_score_alike(ray_session, tmp_path, monkeypatch):
+    """lr 0: both trials keep the seed's initial weights, so one policy; only alpha differs between them.
+
+    The score uses the order metric ``reward``, which alpha does enter: the score must price it
+    with the base's alpha (100), not the trial's. RLlib's evaluation return, the old objective,
+    prices each trial with its own alpha.
+    """
+    path = sweep_yaml(tmp_path, "alpha", score={**SAMPLE_SCORE, "metric": "reward"},
+                      overrides={**SAMPLE_OVERRIDES, **RLLIB_EVALUATION, "training.lr": 0.0},
+                      param_space={ALPHA: {"choice": [25.0, 400.0]}}, stop={"training_iterations": 1})
+    sweep = SweepSpec.from_yaml(path)
+    assert sweep.metric == "validation_reward"
+    scores, returns = {}, {}
+    for alpha in (25.0, 400.0):
+        (line,) = trial_reports(monkeypatch, {ALPHA: alpha}, base=sweep.base, checkpoint_every=0, score=sweep.score)
+        assert line["iteration"] == 1
+        scores[alpha], returns[alpha] = line["validation_reward"], line["evaluation_return_mean"]
+    assert np.isfinite(scores[25.0]) and scores[25.0] == scores[400.0]
+    assert returns[25.0] > returns[400.0], "RLlib's evaluation return charges each trial its own penalty"
+
+    # The score is that of the seed's initial policy, rewards priced with the base's alpha (100).
+    from rlexec.envs.config import ExecutionConfig
+    from rlexec.evaluation.policy import PolicyStrategy
+    from rlexec.evaluation.runner import run_strategy
+    from rlexec.training.spec import build_algorithm_config
+
+    algo = build_algorithm_config(sweep.base.with_overrides({ALPHA: 25.0})).build_algo()
+    try:
+        module = algo.get_module()
+    finally:
+        algo.stop()
+    scorer = Scorer(sweep.score, sweep.base)
+    assert scorer.execution.reward.alpha == 100.0 and len(scorer.batch) == 40
+    rewards = run_strategy(scorer.batch, scorer.execution, PolicyStrategy(module, scorer.execution, name="p")).metrics
+    assert scores[25.0] == pytest.approx(float(np.mean(rewards["reward"])), rel=1e-12)
+    priced_by_trial = ExecutionConfig.from_dict({"reward": {"alpha": 25.0}})
+    cheaper = run_strategy(scorer.batch, priced_by_trial, PolicyStrategy(module, priced_by_trial, name="p")).metrics
+    assert float(np.mean(cheaper["reward"])) > scores[25.0], "alpha 25 would have scored this policy higher"
+
+
+def test_scorer_reports_the_mean_price_advantage_of_the_greedy_policy():
+    """The score's orders: ``num_orders`` drawn with ``seed`` from the validation day; PA averaged over them."""
+    import torch
+    from ray.rllib.core.columns import Columns
+
+    from rlexec.data.splits import DataSplit
+    from rlexec.envs.engine import prepare_orders
+    from rlexec.evaluation.runner import run_strategy
+    from rlexec.training.spec import TrainSpec
+
+    base = TrainSpec.from_yaml(REPO / "configs" / "opds.yaml").with_overrides(SAMPLE_OVERRIDES)
+    scorer = Scorer(ScoreSpec.from_dict(SAMPLE_SCORE, "test"), base)
+    split = DataSplit.from_dict({"preset": "sample"})
+    market = split.market()
+    orders = split.orders(market, "validation", 40, 0, scorer.execution.horizon_minutes)
+    assert list(scorer.batch.orders) == orders
+    assert {order.date.isoformat() for order in orders} == {"2019-02-14"}
+
+    class ActionOne:  # a module whose greedy action is always 1: a quarter of Q per step
+        def forward_inference(self, batch):
+            logits = torch.zeros(batch[Columns.OBS].shape[0], 5)
+            logits[:, 1] = 1.0
+            return {Columns.ACTION_DIST_INPUTS: logits}
+
+    class QuarterPerStep:
+        name = "quarter"
+
+        def fractions(self, state):
+            return np.full(len(state.batch), 0.25)
+
+    pa = run_strategy(prepare_orders(market, orders, scorer.execution), scorer.execution,
+                      QuarterPerStep()).metrics["price_advantage_bps"]
+    assert np.isfinite(pa).all() and np.ptp(pa) > 0
+    assert scorer(ActionOne()) == pytest.approx(float(pa.mean()), rel=1e-12)
 
 
 # -------------------------------------------------------------------------------- a tiny sweep
@@ -161,8 +307,8 @@ def test_tiny_sweep_finishes_with_best_and_trials(ray_session, tmp_path):
 
     rows = read_trials(experiment)
     assert len(rows) == 2
-    scores = [float(r["evaluation_return_mean"]) for r in rows]
-    assert best["best_evaluation_return_mean"] == pytest.approx(max(scores))
+    scores = [float(r["validation_price_advantage_bps"]) for r in rows]
+    assert best["best_validation_price_advantage_bps"] == pytest.approx(max(scores))
     assert len({float(r["config/training.lr"]) for r in rows}) == 2, "the searcher proposed two learning rates"
     assert all(1 <= int(r["training_iteration"]) <= 2 for r in rows)
     record = json.loads((experiment / "rlexec_run.json").read_text())
@@ -173,6 +319,9 @@ def test_tiny_sweep_finishes_with_best_and_trials(ray_session, tmp_path):
 
     module = load_module(best["best_checkpoint"])
     assert type(module).__name__ == "OPDRecurrentModule"
+    # The reported score is the fixed objective, measured on the checkpointed weights.
+    assert Scorer(sweep.score, sweep.base)(module) == pytest.approx(best["best_validation_price_advantage_bps"],
+                                                                   rel=1e-9, abs=1e-9)
 
     # Running the finished sweep again restores it instead of starting over.
     again = run_sweep(sweep, out=tmp_path / "runs", local=True)
