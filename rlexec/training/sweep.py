@@ -130,12 +130,13 @@ class Scorer:
 
     def __call__(self, module, *, oracle: bool = False) -> float:
         """Mean of the metric over the orders (those with a fill), ``module`` acting greedily."""
-        from rlexec.evaluation.policy import PolicyStrategy
-        from rlexec.evaluation.runner import run_strategy
+        from rlexec.evaluation.episodes import BarEpisodes
+        from rlexec.evaluation.runner import run_episodes
         from rlexec.evaluation.stats import mean_se
+        from rlexec.policies.actors import GreedyActor
 
-        policy = PolicyStrategy(module, self.execution, name="trial", oracle=oracle)
-        result = run_strategy(self.batch, self.execution, policy)
+        result, _ = run_episodes(BarEpisodes(self.batch, self.execution, oracle=oracle), GreedyActor(module),
+                                 name="trial")
         return mean_se(result.metrics[self.score.metric]).mean
 
 

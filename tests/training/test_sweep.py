@@ -121,7 +121,7 @@ def test_sweep_spec_relative_base_and_defaults(tmp_path):
         ({"param_space": {"environment.env_config.execution.n_steps": {"choice": [4, 8]}}},
          r"param_space\.environment\.env_config\.execution\.n_steps: the score runs every trial on the base's"),
         ({"param_space": {"environment.env_config.continuous": {"choice": [True]}}}, r"discrete bar-env policies"),
-        ({"score": {"metric": "pa_bps"}}, r"score\.metric must be one of \['fill_rate', 'price_advantage_bps'"),
+        ({"score": {"metric": "pa_bps"}}, r"score\.metric must be one of \[.*'price_advantage_bps'.*got 'pa_bps'"),
         ({"score": {"part": "holdout"}}, r"score\.part must be one of"),
         ({"score": {"num_orders": 0}}, r"score\.num_orders must be an integer >= 1"),
         ({"score": {"seed": 1.5}}, r"score\.seed must be an integer >= 0"),
@@ -218,8 +218,9 @@ def test_trials_that_differ_only_in_the_swept_reward_score_alike(ray_session, tm
 
     # The score is that of the seed's initial policy, rewards priced with the base's alpha (100).
     from rlexec.envs.config import ExecutionConfig
-    from rlexec.evaluation.policy import PolicyStrategy
-    from rlexec.evaluation.runner import run_strategy
+    from rlexec.evaluation.episodes import BarEpisodes
+    from rlexec.evaluation.runner import run_episodes
+    from rlexec.policies.actors import GreedyActor
     from rlexec.training.spec import build_algorithm_config
 
     algo = build_algorithm_config(sweep.base.with_overrides({ALPHA: 25.0})).build_algo()
@@ -229,10 +230,10 @@ def test_trials_that_differ_only_in_the_swept_reward_score_alike(ray_session, tm
         algo.stop()
     scorer = Scorer(sweep.score, sweep.base)
     assert scorer.execution.reward.alpha == 100.0 and len(scorer.batch) == 40
-    rewards = run_strategy(scorer.batch, scorer.execution, PolicyStrategy(module, scorer.execution, name="p")).metrics
+    rewards = run_episodes(BarEpisodes(scorer.batch, scorer.execution), GreedyActor(module))[0].metrics
     assert scores[25.0] == pytest.approx(float(np.mean(rewards["reward"])), rel=1e-12)
     priced_by_trial = ExecutionConfig.from_dict({"reward": {"alpha": 25.0}})
-    cheaper = run_strategy(scorer.batch, priced_by_trial, PolicyStrategy(module, priced_by_trial, name="p")).metrics
+    cheaper = run_episodes(BarEpisodes(scorer.batch, priced_by_trial), GreedyActor(module))[0].metrics
     assert float(np.mean(cheaper["reward"])) > scores[25.0], "alpha 25 would have scored this policy higher"
 
 
@@ -243,7 +244,8 @@ def test_scorer_reports_the_mean_price_advantage_of_the_greedy_policy():
 
     from rlexec.data.splits import DataSplit
     from rlexec.envs.engine import prepare_orders
-    from rlexec.evaluation.runner import run_strategy
+    from rlexec.evaluation.episodes import BarEpisodes
+    from rlexec.evaluation.runner import run_episodes
     from rlexec.training.spec import TrainSpec
 
     base = TrainSpec.from_yaml(REPO / "configs" / "opds.yaml").with_overrides(SAMPLE_OVERRIDES)
@@ -266,8 +268,8 @@ def test_scorer_reports_the_mean_price_advantage_of_the_greedy_policy():
         def fractions(self, state):
             return np.full(len(state.batch), 0.25)
 
-    pa = run_strategy(prepare_orders(market, orders, scorer.execution), scorer.execution,
-                      QuarterPerStep()).metrics["price_advantage_bps"]
+    episodes = BarEpisodes(prepare_orders(market, orders, scorer.execution), scorer.execution)
+    pa = run_episodes(episodes, QuarterPerStep())[0].metrics["price_advantage_bps"]
     assert np.isfinite(pa).all() and np.ptp(pa) > 0
     assert scorer(ActionOne()) == pytest.approx(float(pa.mean()), rel=1e-12)
 
