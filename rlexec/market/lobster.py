@@ -26,19 +26,24 @@ Queue-position approximation (how the agent's orders fill against history):
   immediately, level by level, and anything beyond it is cancelled (immediate-or-cancel); displayed
   size the agent has already taken is not available again until the replay changes that level.
 * The agent's orders take effect at once (no latency) and never alter the replayed book.
+
+Size cap: :func:`read_lobster` refuses an archive whose CSVs uncompress to more than ``max_bytes``
+(:data:`MAX_UNCOMPRESSED_BYTES` by default), so that a zip bomb fails with a clear error instead of
+exhausting memory.
 """
 
 from __future__ import annotations
 
 import io
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
-from rlexec.errors import DataFileError, OrderError
+from rlexec.errors import ConfigError, DataFileError, OrderError
 from rlexec.market.simulator import BookDepth, Fills
 
 BUY, SELL = 1, -1
@@ -49,6 +54,12 @@ EMPTY_LEVEL = 9_999_999_999
 SAMPLE_REPLAY = Path(__file__).with_name("sample") / "LOBSTER_SampleFile_AMZN_2012-06-21_1_0930-1000.zip"
 SUBMIT, PARTIAL_CANCEL, DELETE, EXECUTE_VISIBLE, EXECUTE_HIDDEN, HALT = 1, 2, 3, 4, 5, 7
 MESSAGE_TYPES = (SUBMIT, PARTIAL_CANCEL, DELETE, EXECUTE_VISIBLE, EXECUTE_HIDDEN, HALT)
+# rlexec default, not from LOBSTER: the most a LOBSTER zip's CSVs may uncompress to, together. The shipped
+# sample (AMZN, level 1) is 320 KB per 30 minutes (40 bytes a message row, 23 a book row); at level 10
+# a book row is about 10 x 23 bytes, so a full 6.5-hour day of that stock is about 13 x 5,024 x 273 bytes
+# = 18 MB. 1 GiB leaves over 50 times that for far busier tickers, and still stops a zip bomb.
+MAX_UNCOMPRESSED_BYTES = 1 << 30
+_READ_CHUNK = 1 << 20  # bytes decompressed per read: at most this much past the cap is ever held
 
 
 @dataclass(frozen=True)
@@ -92,9 +103,17 @@ def _first_bad(mask: np.ndarray) -> int | None:
     return int(hits[0]) if hits.size else None
 
 
-def read_lobster(path: str | Path) -> LobsterDay:
+def read_lobster(path: str | Path, *, max_bytes: int = MAX_UNCOMPRESSED_BYTES) -> LobsterDay:
     """Read a LOBSTER sample zip (``LOBSTER_SampleFile_<T>_<date>_<L>.zip``) holding one message and
-    one order-book file. Errors name the file inside the zip, the line and the field."""
+    one order-book file. Errors name the file inside the zip, the line and the field.
+
+    ``max_bytes`` caps what the two CSVs may uncompress to together (default
+    :data:`MAX_UNCOMPRESSED_BYTES`, an rlexec default sized in its comment): each member's declared size
+    is checked before anything is decompressed, and the decompression itself stops at the cap, so a
+    member whose header understates its size cannot exceed it either.
+    """
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes <= 0:
+        raise ConfigError(f"read_lobster max_bytes must be a positive whole number of bytes, got {max_bytes!r}")
     path = Path(path)
     if not path.exists():
         raise DataFileError(str(path), "file not found")
@@ -110,11 +129,45 @@ def read_lobster(path: str | Path) -> LobsterDay:
             raise DataFileError(str(path), f"expected one message and one orderbook CSV, found {names}")
         msg_source, book_source = f"{path}:{messages[0]}", f"{path}:{books[0]}"
         levels = int(Path(books[0]).stem.rsplit("_", 1)[-1])
-        msg = _parse(archive.read(messages[0]).decode(), 6, msg_source)
-        book = _parse(archive.read(books[0]).decode(), 4 * levels, book_source)
+        infos = [archive.getinfo(messages[0]), archive.getinfo(books[0])]
+        for info in infos:
+            if info.file_size > max_bytes:
+                what = f"uncompresses to {info.file_size:,} bytes"
+                raise DataFileError(f"{path}:{info.filename}", _over_cap(what, max_bytes))
+        declared = sum(info.file_size for info in infos)
+        if declared > max_bytes:
+            raise DataFileError(str(path), _over_cap(f"{messages[0]} and {books[0]} uncompress to {declared:,} bytes "
+                                                     "together", max_bytes))
+        msg_bytes = _read_member(archive, infos[0], max_bytes, msg_source, max_bytes)
+        book_bytes = _read_member(archive, infos[1], max_bytes - len(msg_bytes), book_source, max_bytes)
+        msg = _parse(msg_bytes.decode(), 6, msg_source)
+        book = _parse(book_bytes.decode(), 4 * levels, book_source)
     stem_parts = Path(messages[0]).stem.split("_")
     return lobster_day_from_arrays(msg, book, symbol=stem_parts[0], date=stem_parts[1],
                                    sources=(msg_source, book_source))
+
+
+def _over_cap(what: str, max_bytes: int) -> str:
+    return (f"{what}, over the {max_bytes:,}-byte cap on a LOBSTER archive's CSVs (a guard against zip bombs); "
+            "if the file is genuine, raise it with read_lobster(path, max_bytes=...)")
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: int, source: str, max_bytes: int) -> bytes:
+    """The member's bytes, decompressed in chunks that stop once they pass ``budget`` (its declared
+    size is only a claim: the decompressed stream is what counts)."""
+    chunks, total = [], 0
+    try:
+        with archive.open(info) as stream:
+            while chunk := stream.read(_READ_CHUNK):
+                total += len(chunk)
+                if total > budget:
+                    raise DataFileError(source, _over_cap(f"decompresses to more than its declared {info.file_size:,} "
+                                                          f"bytes, past what the cap leaves ({budget:,} bytes)",
+                                                          max_bytes))
+                chunks.append(chunk)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise DataFileError(source, f"corrupt zip member ({exc})") from None
+    return b"".join(chunks)
 
 
 def lobster_day_from_arrays(msg: np.ndarray, book: np.ndarray, *, symbol: str, date: str,

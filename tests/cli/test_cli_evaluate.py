@@ -8,6 +8,8 @@ import io
 import json
 import re
 
+import numpy as np
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -42,8 +44,11 @@ def evaluate_run(tmp_path_factory):
 
 def test_evaluate_prints_the_results_table(evaluate_run):
     _, folder, text = evaluate_run
+    summary = json.loads((folder / "summary.json").read_text())
     for name in ("TWAP", "VWAP", "IS", "POV"):
-        assert re.search(rf"^\W*{name}\b", text, re.M), f"no row for {name}"
+        pa_mean = summary["results"][name.lower()]["price_advantage_bps"]["mean"]
+        # each strategy's row, starting with its PA mean (the figure the table is for)
+        assert re.search(rf"^\W*{name}\W+{pa_mean:.2f} ±", text, re.M), f"no row for {name} with PA {pa_mean:.2f}"
     for column in ("PA (bp)", "GLR", "POS", "fill rate"):
         assert column in text
     assert "40 orders" in text
@@ -187,13 +192,32 @@ def test_argparse_errors_exit_2(capsys):
 def test_lob_evaluation_on_the_shipped_replay(tmp_path, capsys):
     from rlexec.market.lobster import SAMPLE_REPLAY
 
+    from rlexec.envs.lob_env import LOBExecutionConfig
+    from rlexec.evaluation import FixedAction, LOBEpisodes, run_episodes
+
     code = main(["evaluate", "--env", "lob", "--replay", str(SAMPLE_REPLAY), "--replay-window", "10",
                  "--episodes", "3", "--no-plots", "--out", str(tmp_path)])
     assert code == 0
     out = capsys.readouterr().out
-    assert all(name in out for name in ("TWAP", "VWAP", "IS", "POV"))
     (run,) = (tmp_path / "evaluate").iterdir()
-    assert pq.read_table(run / "per_order.parquet").num_rows == 4 * 3
+    table = pq.read_table(run / "per_order.parquet")
+    assert table.num_rows == 4 * 3
+    summary = json.loads((run / "summary.json").read_text())
+    # the files hold what the evaluation loop gives for the same set-up: the replay, 10-minute windows,
+    # 30 s decisions, seeds 0, 1, 2 (--seed's default), market child orders
+    config = LOBExecutionConfig(replay=str(SAMPLE_REPLAY), replay_window_minutes=10, decision_interval_s=30.0)
+    for broker in ("twap", "vwap", "is", "pov"):
+        episodes = LOBEpisodes(config, episodes=3, seed=0, broker=broker)
+        result, _ = run_episodes(episodes, FixedAction("market", 0))
+        rows = table.filter(pc.equal(table.column("strategy"), broker))
+        assert rows.column("seed").to_pylist() == [0, 1, 2]
+        assert rows.column("quantity").to_pylist() == [float(env.quantity) for env in episodes.envs]
+        for name, values in result.metrics.items():
+            assert rows.column(name).to_pylist() == pytest.approx(values.tolist(), rel=1e-12, nan_ok=True), name
+        pa_mean = summary["results"][broker]["price_advantage_bps"]["mean"]
+        assert pa_mean == pytest.approx(float(np.mean(result.metrics["price_advantage_bps"])), rel=1e-12)
+        # and the printed table shows that mean in the strategy's row
+        assert re.search(rf"^\W*{broker.upper()}\W+{pa_mean:.2f} ±", out, re.M), f"no PA mean for {broker}"
 
 
 def test_replay_window_longer_than_the_data_is_one_line(tmp_path, capsys):

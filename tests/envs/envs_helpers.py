@@ -10,8 +10,11 @@ equals the close. Orders start at minute 10 of D1 under :func:`tiny_config` (2 s
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 
+import gymnasium as gym
 import numpy as np
+from gymnasium.utils.env_checker import check_env
 
 from rlexec.data import MarketData
 from rlexec.data.orders import Order
@@ -60,6 +63,15 @@ def make_market(
         bars=bars,
         observed=np.ones((2, 390), dtype=bool),
     )
+
+
+def strict_check_env(env: gym.Env) -> None:
+    """Gymnasium's env checker with every warning an error, except the one about the intended unbounded
+    Box observation space (both envs' observations are unbounded features)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", message=".*Box observation space m(in|ax)imum value is.*infinity")
+        check_env(env, skip_render_check=True)
 
 
 def tiny_config(*, reward: RewardConfig | None = None, **fill) -> ExecutionConfig:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import copy
 import pickle
-import warnings
 
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env
 
+from envs_helpers import make_market, order, strict_check_env, tiny_config
 from rlexec.envs import BarExecutionEnv
+from rlexec.envs.interpreters import ContinuousActionInterpreter
 
 VARIANTS = {
     "discrete": {},
@@ -25,12 +25,7 @@ def make_env(market, **config):
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_env_checker_passes(sample_market, variant):
-    env = make_env(sample_market, **VARIANTS[variant])
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        # the unbounded Box observation space is intended; every other warning fails the test
-        warnings.filterwarnings("ignore", message=".*Box observation space m(in|ax)imum value is.*infinity")
-        check_env(env, skip_render_check=True)
+    strict_check_env(make_env(sample_market, **VARIANTS[variant]))
 
 
 def rollout(env, seed):
@@ -102,9 +97,22 @@ def test_invalid_continuous_action_raises_value_error(sample_market):
     env.reset(seed=0)
     with pytest.raises(ValueError, match="finite"):
         env.step(np.array([np.nan]))
-    # out-of-range fractions are clipped to [0, 1]
-    env.step(np.array([7.0]))
-    assert env.state.executed[0] > 0
+    assert env.state.t == 0  # nothing happened
+
+
+@pytest.mark.parametrize("action, fraction", [(7.0, 1.0), (-3.0, 0.0), (0.25, 0.25)])
+def test_out_of_range_continuous_actions_are_clipped_to_zero_and_one(action, fraction):
+    """On the hand market (1,000 shares a minute, cap 20 % = 200 a minute, two 2-minute steps), Q = 500.
+    7.0 is clipped to all of Q: 250 a minute asked, so the first step fills exactly the cap, 2 x 200;
+    -3.0 is clipped to nothing; 0.25 is in range: 125 shares, 62.5 a minute, under the cap."""
+    assert ContinuousActionInterpreter()(np.array([action])).tolist() == [fraction]
+    env = BarExecutionEnv({"continuous": True}, market=make_market(), orders=[order("buy", 500)],
+                          execution=tiny_config())
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(np.array([action], dtype=np.float32))
+    expected = {1.0: 2 * 0.2 * 1000, 0.0: 0.0, 0.25: 0.25 * 500}[fraction]
+    assert info["executed"] == expected
+    np.testing.assert_array_equal(env.state.minute_fills[0, :2], [expected / 2] * 2)
 
 
 def test_step_after_termination_raises(sample_market):

@@ -54,5 +54,21 @@ def test_conservation_cap_and_fill_rate_invariants(sample_market, force_remainde
     # zero-volume minutes never fill except the forced last one
     zero = batch.volume == 0
     assert not fills[:, : H - 1][zero[:, : H - 1]].any()
-    # cash is the sum of fills at prices within the impact band of the minute prices
-    assert np.all(np.isfinite(state.cash))
+    # cash is the sum of fills at prices within the impact band of the minute prices: a capped minute
+    # pays at most the impact at the cap's participation, the forced last minute that of its own
+    # participation against max(its volume, floor x the horizon's mean traded minute volume); every
+    # fill pays some impact (coefficient > 0, no half spread), against the trader.
+    fill = config.fill
+    participation = np.full(fills.shape, fill.participation_cap)
+    if force_remainder:
+        liquidity = np.maximum(batch.volume[:, -1], fill.forced_volume_floor * batch.horizon_mean_volume)
+        participation[:, -1] = fills[:, -1] / liquidity
+    worst = 1.0 - batch.sigma[:, None] * fill.impact_coefficient_bps * participation**fill.impact_exponent * 1e-4
+    at_minute_price = (fills * batch.price).sum(axis=1)
+    at_worst_price = (fills * batch.price * worst).sum(axis=1)
+    low, high = np.minimum(at_minute_price, at_worst_price), np.maximum(at_minute_price, at_worst_price)
+    traded = state.executed > 0
+    assert traded.all()
+    assert np.all(low <= state.cash * (1 + 1e-12)) and np.all(state.cash <= high * (1 + 1e-12))
+    # and strictly against the trader: buys (sigma -1) pay more than the minute prices, sells receive less
+    assert np.all(batch.sigma * (state.cash - at_minute_price) < 0)

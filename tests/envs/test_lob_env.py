@@ -5,8 +5,8 @@ import math
 
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env
 
+from envs_helpers import strict_check_env
 from rlexec.envs.lob_env import (
     HOLD,
     LIMIT,
@@ -38,7 +38,19 @@ def rollout(env, seed, action):
 
 @pytest.mark.parametrize("config", [FAST_SIM, REPLAY], ids=["simulator", "replay"])
 def test_check_env(config):
-    check_env(LOBExecutionEnv(config), skip_render_check=True)
+    strict_check_env(LOBExecutionEnv(config))
+
+
+def test_the_strict_env_check_fails_on_a_warning():
+    """A ``terminated`` that is not a bool only warns in gymnasium's checker: here it must fail."""
+
+    class IntTerminated(LOBExecutionEnv):
+        def step(self, action):
+            obs, reward, terminated, truncated, info = super().step(action)
+            return obs, reward, int(terminated), truncated, info
+
+    with pytest.raises(UserWarning, match="terminated.*boolean"):
+        strict_check_env(IntTerminated(REPLAY))
 
 
 @pytest.mark.parametrize("config", [FAST_SIM, REPLAY], ids=["simulator", "replay"])

@@ -99,14 +99,30 @@ def test_expected_fraction_actor_trades_the_policy_mean(small, policy):
     np.testing.assert_allclose(colder[:, 0], greedy, atol=1e-3)  # temperature -> 0 is the argmax
 
 
-def test_lob_episodes_share_seeds_and_record_the_broker_child(tmp_path):
+def test_lob_episodes_share_seeds_and_record_the_broker_child():
+    """Episode e of every broker replays seed + e (the same window, order and arrival: common random
+    numbers), and the recorded child is what the broker sized: for TWAP, clip(floor(Q x_next - executed),
+    1, max_child), never more than remains."""
     config = LOBExecutionConfig(decision_interval_s=60.0, quantity=400)
     recorder = TrajectoryRecorder()
-    market = LOBEpisodes(config, episodes=2, seed=11, broker="twap")
-    result, steps = run_episodes(market, FixedAction("market", 0), recorder=recorder)
+    twap = LOBEpisodes(config, episodes=2, seed=11, broker="twap")
+    result, steps = run_episodes(twap, FixedAction("market", 0), recorder=recorder)
     table = recorder.to_table()
     np.testing.assert_allclose(_per_order(table, "filled"), result.metrics["fill_rate"] * 400)
     assert steps == max(table["step"].to_pylist()) + 1
-    limit = LOBEpisodes(config, episodes=2, seed=11, broker="twap")
-    np.testing.assert_array_equal(limit.reset(), LOBEpisodes(config, episodes=2, seed=11).reset())
-    assert np.isfinite(result.metrics["price_advantage_bps"]).all()
+    assert twap.seeds == [11, 12]
+    orders, child, filled = (np.asarray(table[c]) for c in ("order", "child", "filled"))
+    for i, env in enumerate(twap.envs):
+        mine = orders == i
+        executed_before = np.concatenate([[0.0], np.cumsum(filled[mine])[:-1]])
+        x_next = np.arange(1, mine.sum() + 1) / env.n_decisions
+        max_child = int(config.max_child_fraction * 400)  # 80
+        wanted = np.clip(np.floor(400 * x_next - executed_before), 1, max_child)
+        np.testing.assert_array_equal(child[mine], np.minimum(wanted, 400 - executed_before))
+        assert mine.sum() == env.n_decisions and (child[mine] > 1).any() and (child[mine] < max_child).any()
+    other = LOBEpisodes(config, episodes=2, seed=11, broker="pov")
+    first = other.reset()
+    np.testing.assert_array_equal(first, LOBEpisodes(config, episodes=2, seed=11, broker="twap").reset())
+    assert other.identity().equals(twap.identity())
+    assert [e.arrival_price for e in other.envs] == [e.arrival_price for e in twap.envs]
+    assert not np.array_equal(first[0], first[1])  # two seeds, two different episodes

@@ -1,14 +1,23 @@
 """LOBSTER reading and replay: the queue-position approximation on hand-built days, and the shipped excerpt."""
 
 import io
+import struct
 import zipfile
 
 import numpy as np
 import pytest
 
-from rlexec.errors import DataFileError, OrderError
+from rlexec.errors import ConfigError, DataFileError, OrderError
+from rlexec.market import lobster
 from rlexec.market.lobster import (
-    BUY, NS, SAMPLE_REPLAY, SELL, LobsterReplay, lobster_day_from_arrays, read_lobster,
+    BUY,
+    MAX_UNCOMPRESSED_BYTES,
+    NS,
+    SAMPLE_REPLAY,
+    SELL,
+    LobsterReplay,
+    lobster_day_from_arrays,
+    read_lobster,
 )
 
 BID, ASK = 1_000_000, 1_000_100  # $100.00 and $100.01 in LOBSTER units (USD x 10000)
@@ -160,3 +169,135 @@ def test_shipped_excerpt_replays_consistently():
     assert (bid, ask) == (bids[row], asks[row])
     trades = lob.is_trade
     assert replay.traded_volume_between(0, 10**15) == int(lob.size[trades].sum())
+
+
+# ---- the size cap (zip bombs) ---------------------------------------------------------------------
+
+MESSAGE_CSV, BOOK_CSV = "X_2020-01-02_34200000_36000000_message_1.csv", "X_2020-01-02_34200000_36000000_orderbook_1.csv"
+MIB = 1 << 20
+
+
+def write_zip(path, members):
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return path
+
+
+def declare_size(path, member, size):
+    """Rewrite the uncompressed size that the zip's headers (local and central) declare for ``member``."""
+    data = bytearray(path.read_bytes())
+    name = member.encode()
+    for signature, size_at, name_at in ((b"PK\x03\x04", 22, 30), (b"PK\x01\x02", 24, 46)):
+        start = 0
+        while (start := data.find(signature, start)) >= 0:
+            if data[start + name_at:start + name_at + len(name)] == name:
+                data[start + size_at:start + size_at + 4] = struct.pack("<I", size)
+            start += 4
+    path.write_bytes(bytes(data))
+
+
+class CountingOpen:
+    """Wraps ZipFile.open: counts the bytes decompressed through it."""
+
+    def __init__(self, monkeypatch):
+        self.decompressed = 0
+        real_open = zipfile.ZipFile.open
+        counter = self
+
+        class Counted:
+            def __init__(self, stream):
+                self.stream = stream
+
+            def read(self, n=-1):
+                chunk = self.stream.read(n)
+                counter.decompressed += len(chunk)
+                return chunk
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                self.stream.close()
+
+        monkeypatch.setattr(zipfile.ZipFile, "open", lambda archive, *a, **k: Counted(real_open(archive, *a, **k)))
+
+
+def test_a_zip_bomb_is_refused_by_its_declared_size_before_anything_is_decompressed(tmp_path, monkeypatch):
+    bomb = write_zip(tmp_path / "bomb.zip", {MESSAGE_CSV: "1.0,1,1,10,1000000,1\n", BOOK_CSV: bytes(16 * MIB)})
+    assert bomb.stat().st_size < 100_000  # 16 MiB of zeros compress a thousandfold
+    counting = CountingOpen(monkeypatch)
+    with pytest.raises(DataFileError) as error:
+        read_lobster(bomb, max_bytes=MIB)
+    message = str(error.value)
+    assert message.startswith(f"{bomb}:{BOOK_CSV}: uncompresses to {16 * MIB:,} bytes")
+    assert "1,048,576-byte cap" in message and "read_lobster(path, max_bytes=...)" in message
+    assert counting.decompressed == 0
+
+
+def test_the_default_cap_applies_and_is_the_documented_constant(tmp_path, monkeypatch):
+    """A member declaring one byte more than the default cap (the header says so; nothing that large is
+    written) is refused by the default call; the shipped sample is far below it."""
+    path = write_zip(tmp_path / "big.zip", {MESSAGE_CSV: "1.0,1,1,10,1000000,1\n", BOOK_CSV: "1,1,1,1\n"})
+    declare_size(path, BOOK_CSV, MAX_UNCOMPRESSED_BYTES + 1)
+    counting = CountingOpen(monkeypatch)
+    with pytest.raises(DataFileError, match=rf"{BOOK_CSV}: uncompresses to {MAX_UNCOMPRESSED_BYTES + 1:,} bytes, "
+                                            rf"over the {MAX_UNCOMPRESSED_BYTES:,}-byte cap"):
+        read_lobster(path)
+    assert counting.decompressed == 0
+    with zipfile.ZipFile(SAMPLE_REPLAY) as z:
+        assert sum(i.file_size for i in z.infolist()) * 100 < MAX_UNCOMPRESSED_BYTES
+
+
+def test_the_cap_is_on_both_csvs_together(tmp_path):
+    path = write_zip(tmp_path / "pair.zip", {MESSAGE_CSV: bytes(600_000), BOOK_CSV: bytes(600_000)})
+    with pytest.raises(DataFileError, match=rf"^{path}: {MESSAGE_CSV} and {BOOK_CSV} uncompress to 1,200,000 bytes "
+                                            r"together, over the 1,000,000-byte cap"):
+        read_lobster(path, max_bytes=1_000_000)
+
+
+def test_a_member_that_understates_its_size_is_not_read_past_its_claim(tmp_path, monkeypatch):
+    """A header declaring 100 bytes for 16 MiB: decompression stops at the claim and the CRC exposes it."""
+    path = write_zip(tmp_path / "liar.zip", {MESSAGE_CSV: "1.0,1,1,10,1000000,1\n", BOOK_CSV: bytes(16 * MIB)})
+    declare_size(path, BOOK_CSV, 100)
+    counting = CountingOpen(monkeypatch)
+    with pytest.raises(DataFileError, match=rf"{BOOK_CSV}: corrupt zip member"):
+        read_lobster(path, max_bytes=MIB)
+    assert counting.decompressed <= 100 + len("1.0,1,1,10,1000000,1\n")
+
+
+def test_decompression_stops_at_the_cap_whatever_the_stream_delivers(tmp_path, monkeypatch):
+    """The chunked read's own guard: a member stream that never ends is cut off one chunk past the cap."""
+    path = write_zip(tmp_path / "ok.zip", {MESSAGE_CSV: "1.0,1,1,10,1000000,1\n", BOOK_CSV: "1,1,1,1\n"})
+    served = []
+
+    class Endless:
+        def read(self, n=-1):
+            served.append(n)
+            return bytes(n)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            pass
+
+    monkeypatch.setattr(zipfile.ZipFile, "open", lambda *a, **k: Endless())
+    with pytest.raises(DataFileError, match=rf"{MESSAGE_CSV}: decompresses to more than its declared 21 bytes, past "
+                                            r"what the cap leaves \(3,145,728 bytes\)"):
+        read_lobster(path, max_bytes=3 * MIB)
+    assert sum(served) <= 3 * MIB + lobster._READ_CHUNK
+
+
+def test_the_shipped_sample_reads_up_to_its_exact_size():
+    with zipfile.ZipFile(SAMPLE_REPLAY) as z:
+        size = sum(i.file_size for i in z.infolist())
+    assert len(read_lobster(SAMPLE_REPLAY, max_bytes=size)) == 5024
+    with pytest.raises(DataFileError, match="cap"):
+        read_lobster(SAMPLE_REPLAY, max_bytes=size - 1)
+
+
+@pytest.mark.parametrize("bad", [0, -5, 1.5, True, "1GB"])
+def test_max_bytes_must_be_a_positive_whole_number(bad):
+    with pytest.raises(ConfigError, match="max_bytes"):
+        read_lobster(SAMPLE_REPLAY, max_bytes=bad)

@@ -120,7 +120,8 @@ def test_vwap_cumulative_target_is_the_earlier_sessions_profile_by_hand():
 def test_vwap_target_matches_the_profile_of_earlier_sample_sessions(sample_market):
     cfg = ExecutionConfig(profile_days=3)
     orders = _orders(sample_market, 8, seed=5)
-    batch, state, fractions, _ = run(sample_market, orders, cfg, VWAP())
+    batch, state, fractions, fills = run(sample_market, orders, cfg, VWAP())
+    checked = []
     for i, o in enumerate(orders):
         prior = sample_market.prior_rows(o.symbol, o.date, 3)
         assert 1 <= len(prior) <= 3 and all(sample_market.dates[r] < o.date for r in prior)
@@ -129,8 +130,16 @@ def test_vwap_target_matches_the_profile_of_earlier_sample_sessions(sample_marke
         share /= share.sum()
         np.testing.assert_allclose(batch.volume_profile[i], share, rtol=1e-10)
         target = np.add.reduceat(share, np.arange(0, 240, 30)).cumsum()
-        # the first decision is the target itself; later ones top up to it
+        # the first decision is the target itself; later ones top up to it, so where every minute
+        # traded (a minute without volume fills nothing) and the cap never binds, the order has
+        # filled exactly the target by the end of every step
         assert fractions[0, i] == pytest.approx(target[0], rel=1e-10)
+        if (batch.volume[i] > 0).all():
+            checked.append(i)
+            assert np.all(state.minute_fills[i] < cfg.fill.participation_cap * batch.volume[i])
+            np.testing.assert_allclose(np.cumsum(fills[:, i]) / o.quantity, target, rtol=1e-10)
+    assert len(checked) >= 4
+    assert not np.allclose(fractions[1:-1], fractions[0])  # top-ups that differ: not TWAP's equal slices
 
 
 def test_vwap_never_uses_the_order_days_volume():
