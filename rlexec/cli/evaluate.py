@@ -54,6 +54,9 @@ def add_parser(subparsers) -> None:
                    help="which part of --split hosts the orders (default test)")
     p.add_argument("--config", metavar="YAML", help="YAML with 'execution:' (ExecutionConfig) and 'strategies:' params")
     p.add_argument("--out", default="runs", help="base folder for run outputs (default ./runs)")
+    p.add_argument("--trust-checkpoint", action="store_true",
+                   help="load --policy checkpoints that have no weights-only copy by unpickling them; a pickle can run "
+                   "code, so only for checkpoints you made yourself")
     p.add_argument("--actor", choices=ACTOR_KINDS, default="greedy",
                    help="how --policy acts: greedy (argmax), sampled (seeded by --seed) or expected (bar env: the "
                    "expected fraction of Q under the policy) (default greedy)")
@@ -189,7 +192,7 @@ def run_lob(args: argparse.Namespace) -> int:
     runs = [Run(name, FixedAction(name, action), episodes(name)) for name in names]
     policies = {}
     for path in args.policy:
-        policy = TrainedPolicy.load(path).require_env("lob")
+        policy = TrainedPolicy.load(path, trusted=args.trust_checkpoint).require_env("lob")
         trained_on = policy.env_config
         broker = trained_on.get("broker", "twap")
         broker = broker.get("name", "twap") if isinstance(broker, dict) else broker
@@ -223,7 +226,8 @@ def run_bar(args: argparse.Namespace) -> int:
     strategies = [make_strategy(n, **(params.get(n) or {})) for n in names]
     if args.num_orders <= 0:
         raise ConfigError(f"--num-orders must be positive, got {args.num_orders}")
-    policies = [TrainedPolicy.load(path).require_env("bar") for path in args.policy]
+    policies = [TrainedPolicy.load(path, trusted=args.trust_checkpoint).require_env("bar")
+                for path in args.policy]
     if policies:
         if not args.config:  # the policies define the MDP they were trained on
             execution = policies[0].execution

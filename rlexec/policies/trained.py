@@ -26,7 +26,9 @@ class TrainedPolicy:
     source: Path | None = None  # the checkpoint or expert folder it came from
 
     @classmethod
-    def load(cls, path: str | os.PathLike, *, name: str | None = None, prefer_expert: bool = False) -> "TrainedPolicy":
+    def load(cls, path: str | os.PathLike, *, name: str | None = None, prefer_expert: bool = False,
+             trusted: bool = False) -> "TrainedPolicy":
+        """Weights only, unless ``trusted`` (see :func:`~rlexec.policies.checkpoints.load_module`)."""
         checkpoint, run_config = trained_run(path)
         environment = run_config.get("environment") or {}
         name = name or str(run_config.get("name") or Path(path).name)
@@ -36,7 +38,7 @@ class TrainedPolicy:
             from rlexec.policies.expert import ExpertPolicy
 
             return cls(name, ExpertPolicy.load(expert_dir), env, env_config, expert_dir)
-        return cls(name, load_module(checkpoint), env, env_config, checkpoint)
+        return cls(name, load_module(checkpoint, trusted=trusted), env, env_config, checkpoint)
 
     def require_env(self, env: str) -> "TrainedPolicy":
         if self.env != env:

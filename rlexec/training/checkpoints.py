@@ -9,9 +9,30 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 from pathlib import Path
 
-from rlexec.policies.checkpoints import LATEST, CheckpointError, latest_checkpoint
+from rlexec.policies.checkpoints import (
+    LATEST,
+    MODULE_SUBPATH,
+    CheckpointError,
+    latest_checkpoint,
+    write_module_weights,
+)
+
+
+def save_algorithm(algo, path: str | os.PathLike) -> Path:
+    """RLlib's checkpoint, plus a weights-only copy of every module in it, so that evaluating a trained
+    policy never has to unpickle the checkpoint (:func:`rlexec.policies.checkpoints.load_module`)."""
+    path = Path(path)
+    algo.save_to_path(str(path.resolve()))
+    modules = path / MODULE_SUBPATH
+    for folder in sorted(p for p in modules.iterdir() if p.is_dir()) if modules.is_dir() else []:
+        try:
+            write_module_weights(folder, folder.name)
+        except (CheckpointError, TypeError, ValueError) as exc:  # e.g. a model config JSON cannot hold
+            warnings.warn(f"{folder}: no weights-only copy ({exc}); it loads only with --trust-checkpoint")
+    return path
 
 
 def save_checkpoint(algo, run_dir: Path, iteration: int, keep: int = 3) -> Path:
@@ -20,7 +41,7 @@ def save_checkpoint(algo, run_dir: Path, iteration: int, keep: int = 3) -> Path:
     final = folder / f"iter_{iteration:06d}"
     partial = folder / f"iter_{iteration:06d}.partial"
     shutil.rmtree(partial, ignore_errors=True)
-    algo.save_to_path(str(partial.resolve()))
+    save_algorithm(algo, partial)
     shutil.rmtree(final, ignore_errors=True)
     os.replace(partial, final)
     tmp = folder / (LATEST + ".partial")

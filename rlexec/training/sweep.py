@@ -218,6 +218,7 @@ def trial_trainable(trial_params: dict[str, Any], *, base: TrainSpec, checkpoint
         seed_iteration,
         should_stop,
     )
+    from rlexec.training.checkpoints import save_algorithm
     from rlexec.training.spec import build_algorithm_config
 
     spec = base.with_overrides(dict(trial_params))
@@ -242,7 +243,7 @@ def trial_trainable(trial_params: dict[str, Any], *, base: TrainSpec, checkpoint
             if every and (algo.iteration % every == 0
                           or should_stop(spec.stop, algo.iteration, result, time.monotonic() - started)):
                 with tempfile.TemporaryDirectory() as folder:
-                    algo.save_to_path(folder)
+                    save_algorithm(algo, folder)
                     ray.tune.report(line, checkpoint=Checkpoint.from_directory(folder))
             else:
                 ray.tune.report(line)
