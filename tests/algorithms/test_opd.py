@@ -17,6 +17,7 @@ from rlexec.algorithms.opd.config import OPDConfig
 from rlexec.algorithms.opd.connectors import TEACHER_ACTIONS, TeacherActionConnector
 from rlexec.algorithms.opd.learner import DISTILLATION_LOSS, OPDLearner, distillation_loss
 from rlexec.algorithms.opd.module import OPDRecurrentModule
+from rlexec.policies.checkpoints import write_module_weights
 from rlexec.envs import bar_env
 from rlexec.envs.bar_env import ORACLE_OBS, BarExecutionEnv
 from rlexec.envs.engine import NUM_PUBLIC_FEATURES
@@ -101,6 +102,7 @@ def teacher_path(tmp_path_factory, sample_env) -> str:
         teacher.pi.bias.copy_(-teacher.pi.weight @ features.mean(0))
     path = tmp_path_factory.mktemp("teacher") / MID
     teacher.save_to_path(str(path))
+    write_module_weights(path)  # what rlexec train writes next to every checkpoint
     return str(path)
 
 

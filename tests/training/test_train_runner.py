@@ -305,16 +305,17 @@ def test_corrupt_checkpoint_fails_resume_and_leaves_the_run_untouched(trained_ru
         runner.train(spec, resume=run_dir, local=True)
     assert str(run_dir / "checkpoints" / "iter_000002") in str(info.value)
     assert digest(run_dir) == before, "a failed resume changes nothing in the run folder"
-    weights = state.parent / "weights.pt"  # evaluation reads the weights-only copy: damage it too
-    weights.write_bytes(weights.read_bytes()[:100])
-    with pytest.raises(CheckpointError, match=str(state.parent)):
-        load_module(run_dir)
 
     # through the CLI: one line naming the checkpoint, exit code 2
     assert main(["train", str(tiny_yaml), "--local", "--out", str(tmp_path / "runs"), "--resume"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("rlexec: error: ") and "iter_000002" in err
     assert digest(run_dir) == before
+
+    weights = state.parent / "weights.pt"  # evaluation reads the weights-only copy: damage it too
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match=str(state.parent)):
+        load_module(run_dir)
 
 
 def test_corrupt_or_dangling_latest_marker(trained_run, tmp_path):
