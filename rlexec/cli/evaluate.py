@@ -18,14 +18,16 @@ from rlexec.envs.config import ExecutionConfig
 from rlexec.envs.engine import prepare_orders
 from rlexec.envs.lob_env import BROKERS, LOBExecutionConfig
 from rlexec.errors import ConfigError, OrderError
+from rlexec.evaluation import tables
 from rlexec.evaluation.episodes import BarEpisodes, LOBEpisodes
-from rlexec.evaluation.metrics import ACROSS_ORDERS, ORDER_METRICS
 from rlexec.evaluation.plots import plot_fill_curves, plot_pa_distribution
 from rlexec.evaluation.recorder import TrajectoryRecorder
+from rlexec.evaluation.run_folders import training_record
 from rlexec.evaluation.runner import Evaluation, FixedAction, Run, evaluate_runs
+from rlexec.evaluation.tables import TextTable
+from rlexec.market import REGIMES
 from rlexec.policies.actors import ACTOR_KINDS
 from rlexec.policies.trained import TrainedPolicy
-from rlexec.market import REGIMES
 from rlexec.provenance import new_run_dir, run_record, write_atomic, write_json_atomic
 from rlexec.strategies import make_strategy, strategy_names
 
@@ -93,33 +95,56 @@ def _load_yaml(path: str | None) -> dict:
     return data
 
 
-def results_table(evaluation: Evaluation) -> Table:
-    table = Table(title=f"{len(evaluation)} orders · mean ± standard error", title_style="bold")
-    shown = [m for m in ORDER_METRICS.values() if m.in_table and m.name != "price_advantage_bps"]
-    table.add_column("strategy", justify="left")
-    table.add_column(ORDER_METRICS["price_advantage_bps"].header, justify="right")
-    for figure in ACROSS_ORDERS.values():
-        table.add_column(figure.header, justify="right")
-    for metric in shown:
-        table.add_column(metric.header, justify="right")
-    for r in evaluation.results:
-        s = r.summary
-        cells = [r.name.upper(), s.means["price_advantage_bps"].format()]
-        cells += [f"{s.figures[name]:.2f}" for name in ACROSS_ORDERS]
-        for metric in shown:
-            value = s.means[metric.name]
-            cells.append(f"{value.mean:.{metric.digits}f}" if metric.name == "fill_rate" else value.format(metric.digits))
-        table.add_row(*cells)
-    return table
+def _rich(table: TextTable) -> Table:
+    # No outer edge: a row of six columns of "-16.63 ± 10.58" then fits 120 columns (logs, CI).
+    out = Table(title=table.title, caption=table.caption, title_style="bold", caption_justify="left", show_edge=False)
+    for i, column in enumerate(table.columns):
+        out.add_column(column, justify="left" if i == 0 else "right", no_wrap=i == 0)
+    for row in table.rows:
+        out.add_row(*row)
+    return out
 
 
-def comparison_table(evaluation: Evaluation) -> Table:
-    table = Table(title=f"Paired PA difference vs {evaluation.baseline.upper()} (same orders, 95% CI)")
-    for column in ("strategy", "mean (bp)", "95% CI (bp)", "significant"):
-        table.add_column(column, justify="left" if column == "strategy" else "right")
-    for name, d in evaluation.comparisons().items():
-        table.add_row(name.upper(), f"{d.mean:+.2f}", f"[{d.low:+.2f}, {d.high:+.2f}]", "yes" if d.significant else "no")
-    return table
+def results_table(summary: dict) -> Table:
+    """The results table of a summary.json: what it ran on in the title, the legend below."""
+    return _rich(tables.results(summary))
+
+
+def comparison_table(summary: dict) -> Table:
+    return _rich(tables.comparison(summary))
+
+
+def _listed(items: list[str], limit: int = 6) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def _bar_dataset(args: argparse.Namespace, orders: list) -> dict:
+    """What a bar evaluation ran on, for the table and plot titles and summary.json."""
+    if args.split:
+        source = f"split preset '{args.split}', {args.part} part"
+    elif args.data:
+        source = "bar files " + _listed([Path(p).name for p in args.data], 3)
+    else:
+        source = "shipped sample"
+    days = sorted({str(o.date) for o in orders})
+    symbols = sorted({o.symbol for o in orders})
+    on = ", ".join(days) if len(days) <= 3 else f"{len(days)} days {days[0]} to {days[-1]}"
+    how = f"orders from {Path(args.orders).name}" if args.orders else f"random orders, seed {args.seed}"
+    return {"description": f"{source}: {_listed(symbols)} on {on} ({how})", "unit": "orders", "source": source,
+            "symbols": symbols, "days": days, "orders": how}
+
+
+def _lob_dataset(args: argparse.Namespace, config: LOBExecutionConfig) -> dict:
+    """What a LOB evaluation ran on: the regime or the replayed file, the episode seeds, the placement."""
+    if config.replay:
+        source = f"LOBSTER replay {Path(config.replay).name}, {config.replay_window_minutes}-minute windows"
+    else:
+        source = f"simulated LOB, regime '{config.regime}'"
+    last = args.seed + args.episodes - 1
+    seeds = f"seed {args.seed}" if last == args.seed else f"seeds {args.seed} to {last}"
+    return {"description": f"{source} ({seeds}); {args.action} child orders every {config.decision_interval_s:g} s",
+            "unit": "episodes", "source": source, "seeds": [args.seed, last], "action": args.action}
 
 
 def _recorders(args: argparse.Namespace, runs: list[Run]) -> dict[str, TrajectoryRecorder]:
@@ -147,26 +172,37 @@ def _progress(console: Console, label: str) -> Progress:
 
 
 def _report(console: Console, evaluation: Evaluation, out_dir: Path, record: dict, *, plots: bool,
-            title_suffix: str) -> None:
-    """Print the tables and write per_order.parquet, summary.json and the plots."""
-    console.print(results_table(evaluation))
-    if len(evaluation.results) > 1:
-        console.print(comparison_table(evaluation))
-    per_order = evaluation.per_order_table()
-    write_atomic(out_dir / "per_order.parquet", lambda tmp: pq.write_table(per_order, tmp))
+            dataset: dict, reward: tables.RewardNote) -> None:
+    """Print the tables and write per_order.parquet, summary.json and the plots.
+
+    summary.json holds the run record, what the evaluation ran on (``dataset``), the unit of the reward
+    column, and the results: the tables are built from it, here and in ``rlexec report``."""
     summary = {
         **record,
+        "dataset": dataset,
+        "reward": reward.to_dict(),
         "n_orders": len(evaluation),
+        "baseline": evaluation.baseline,
         "results": {r.name: r.summary.to_dict() for r in evaluation.results},
         "paired_vs_baseline": {
             name: vars(d) | {"significant": d.significant} for name, d in evaluation.comparisons().items()
         },
     }
+    console.print(results_table(summary))
+    if len(evaluation.results) > 1:
+        console.print(comparison_table(summary))
+    per_order = evaluation.per_order_table()
+    write_atomic(out_dir / "per_order.parquet", lambda tmp: pq.write_table(per_order, tmp))
     write_json_atomic(summary, out_dir / "summary.json")
     if plots:
-        plot_fill_curves(evaluation, out_dir / "fill_curves.png", title_suffix)
-        plot_pa_distribution(evaluation, out_dir / "pa_distribution.png", title_suffix)
+        plot_fill_curves(evaluation, out_dir / "fill_curves.png", dataset["description"])
+        plot_pa_distribution(evaluation, out_dir / "pa_distribution.png", dataset["description"])
     console.print(f"results written to [bold]{out_dir}[/bold]")
+
+
+def _trained_policies(policies: list[TrainedPolicy]) -> dict[str, dict]:
+    """Each --policy's resolved checkpoint, its run folder's git commit and its training budget (run.json)."""
+    return {p.name: training_record(p.run_folder, p.source) for p in policies}
 
 
 def run_lob(args: argparse.Namespace) -> int:
@@ -190,7 +226,7 @@ def run_lob(args: argparse.Namespace) -> int:
         return lambda: LOBEpisodes(env_config, episodes=args.episodes, seed=args.seed, broker=broker)
 
     runs = [Run(name, FixedAction(name, action), episodes(name)) for name in names]
-    policies = {}
+    policies, loaded = {}, []
     for path in args.policy:
         policy = TrainedPolicy.load(path, trusted=args.trust_checkpoint).require_env("lob")
         trained_on = policy.env_config
@@ -200,20 +236,20 @@ def run_lob(args: argparse.Namespace) -> int:
             console.print(f"[yellow]note:[/yellow] {policy.name} was trained on regime "
                           f"{trained_on.get('regime', 'baseline')!r}, evaluated on {args.regime!r}")
         policies[policy.name] = broker
+        loaded.append(policy)
         runs.append(Run(policy.name, policy.actor(args.actor, seed=args.seed), episodes(broker)))
     config_record = {"env": "lob", "execution": env_config.to_dict(), "brokers": names, "action": args.action,
                      "episodes": args.episodes, "policies": policies, "actor": args.actor}
     out_dir = new_run_dir(args.out, "evaluate", config_record)
-    record = run_record(config_record, args.seed)
+    record = run_record(config_record, args.seed) | {"trained_policies": _trained_policies(loaded)}
     write_json_atomic(record, out_dir / "run.json")
     recorders = _recorders(args, runs)
     with _progress(console, "simulating episodes") as progress:
         task = progress.add_task("lob", total=None)  # episodes step together; their length varies
         evaluation = evaluate_runs(runs, recorders=recorders, on_step=lambda: progress.advance(task))
     _write_trajectories(recorders, out_dir)
-    where = f"replay {Path(args.replay).name}" if args.replay else f"regime {args.regime}"
-    _report(console, evaluation, out_dir, record, plots=not args.no_plots,
-            title_suffix=f"\nLOB {where}, {args.action} child orders")
+    _report(console, evaluation, out_dir, record, plots=not args.no_plots, dataset=_lob_dataset(args, env_config),
+            reward=tables.lob_reward_note(env_config.unfilled_penalty_bps))
     return 0
 
 
@@ -274,7 +310,7 @@ def run_bar(args: argparse.Namespace) -> int:
         "orders": str(Path(args.orders).resolve()) if args.orders else {"generated": len(orders), "seed": args.seed},
     }
     out_dir = new_run_dir(args.out, "evaluate", config_record)
-    record = run_record(config_record, args.seed)
+    record = run_record(config_record, args.seed) | {"trained_policies": _trained_policies(policies)}
     write_json_atomic(record, out_dir / "run.json")
 
     runs = [Run(s.name, s, lambda: BarEpisodes(batch, execution)) for s in strategies]
@@ -286,5 +322,6 @@ def run_bar(args: argparse.Namespace) -> int:
         evaluation = evaluate_runs(runs, recorders=recorders, on_step=lambda: progress.advance(task))
     _write_trajectories(recorders, out_dir)
     write_orders(list(batch.orders), out_dir / "orders.csv")
-    _report(console, evaluation, out_dir, record, plots=not args.no_plots, title_suffix="")
+    _report(console, evaluation, out_dir, record, plots=not args.no_plots,
+            dataset=_bar_dataset(args, list(batch.orders)), reward=tables.bar_reward_note(execution.reward))
     return 0

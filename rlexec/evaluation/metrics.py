@@ -16,7 +16,8 @@ implementation_shortfall   bp     -arrival_advantage_bps (Perold IS on the fille
 slippage_vwap_bps          bp     -sigma (P̄ / VWAP_window - 1) 1e4 against the window's market VWAP
 profit_usd                 USD    sigma sum_j q_j (p_j - p_0) = sigma (cash - executed p_0)
 execution_cost_usd         USD    -profit_usd
-reward                     1      the environment's episode return
+reward                     env    the environment's episode return: bar env scale × bp (scale 0.01 by
+                                  default: 1 = 100 bp), LOB env bp; :mod:`rlexec.evaluation.tables` names it
 =========================  =====  =================================================================
 
 Orders with no fill have no price: their price metrics are NaN and are left out of every mean and
@@ -68,6 +69,7 @@ class OrderMetric:
     header: str  # table column title
     digits: int = 2  # table precision
     in_table: bool = True  # shown in the printed results table (every metric is in the files)
+    legend: str = ""  # one clause of the table's legend: what the column means, its unit and sign
 
 
 @dataclass(frozen=True)
@@ -75,35 +77,38 @@ class AcrossOrders:
     name: str
     compute: Callable[[dict[str, np.ndarray]], float]
     header: str
+    legend: str = ""
 
 
 ORDER_METRICS: dict[str, OrderMetric] = {}
 ACROSS_ORDERS: dict[str, AcrossOrders] = {}
 
 
-def order_metric(name: str, unit: str, header: str | None = None, *, digits: int = 2, in_table: bool = True):
+def order_metric(name: str, unit: str, header: str | None = None, *, digits: int = 2, in_table: bool = True,
+                 legend: str = ""):
     """Register ``f(outcomes) -> (N,) array`` as the per-order metric ``name``."""
     def register(compute: Callable[[OrderOutcomes], np.ndarray]):
-        ORDER_METRICS[name] = OrderMetric(name, unit, compute, header or name, digits, in_table)
+        ORDER_METRICS[name] = OrderMetric(name, unit, compute, header or name, digits, in_table, legend)
         return compute
     return register
 
 
-def across_orders(name: str, header: str | None = None):
+def across_orders(name: str, header: str | None = None, *, legend: str = ""):
     """Register ``f(per-order metrics) -> float`` as a figure over all orders."""
     def register(compute: Callable[[dict[str, np.ndarray]], float]):
-        ACROSS_ORDERS[name] = AcrossOrders(name, compute, header or name)
+        ACROSS_ORDERS[name] = AcrossOrders(name, compute, header or name, legend)
         return compute
     return register
 
 
 # ---- per order ---------------------------------------------------------------------------------------
-@order_metric("price_advantage_bps", "bp", "PA (bp)")
+@order_metric("price_advantage_bps", "bp", "PA (bp)",
+              legend="PA = price advantage vs the horizon's average market price, bp, + = better")
 def price_advantage(o: OrderOutcomes) -> np.ndarray:
     return o.sigma * (o.average_price / o.twap_price - 1.0) * 1e4
 
 
-@order_metric("fill_rate", "1", "fill rate", digits=3)
+@order_metric("fill_rate", "1", "fill rate", digits=3, legend="fill rate = executed / ordered shares (1 = all)")
 def fill_rate(o: OrderOutcomes) -> np.ndarray:
     return o.executed / o.quantity
 
@@ -118,12 +123,14 @@ def arrival_advantage(o: OrderOutcomes) -> np.ndarray:
     return o.sigma * (o.average_price / o.reference_price - 1.0) * 1e4
 
 
-@order_metric("implementation_shortfall_bps", "bp", "IS cost (bp)")
+@order_metric("implementation_shortfall_bps", "bp", "IS cost (bp)",
+              legend="IS cost = implementation shortfall vs the arrival price, bp, + = worse")
 def implementation_shortfall(o: OrderOutcomes) -> np.ndarray:
     return -arrival_advantage(o)
 
 
-@order_metric("slippage_vwap_bps", "bp", "slip. vs VWAP (bp)")
+@order_metric("slippage_vwap_bps", "bp", "VWAP slip. (bp)",
+              legend="VWAP slip. = slippage vs the window's market VWAP, bp, + = worse")
 def slippage_vwap(o: OrderOutcomes) -> np.ndarray:
     return -o.sigma * (o.average_price / o.market_vwap - 1.0) * 1e4
 
@@ -138,7 +145,7 @@ def execution_cost(o: OrderOutcomes) -> np.ndarray:
     return -profit(o)
 
 
-@order_metric("reward", "1", "reward", digits=3)
+@order_metric("reward", "env", "reward", digits=3, legend="reward = the environment's episode return")
 def reward(o: OrderOutcomes) -> np.ndarray:
     return o.reward
 
@@ -166,12 +173,12 @@ def positive_rate(pa: np.ndarray) -> float:
     return float(np.mean(pa > 0)) if pa.size else float("nan")
 
 
-@across_orders("glr", "GLR")
+@across_orders("glr", "GLR", legend="GLR = mean PA gain / mean PA loss")
 def _glr(metrics: dict[str, np.ndarray]) -> float:
     return gain_loss_ratio(metrics["price_advantage_bps"])
 
 
-@across_orders("pos", "POS")
+@across_orders("pos", "POS", legend="POS = share of orders with PA > 0")
 def _pos(metrics: dict[str, np.ndarray]) -> float:
     return positive_rate(metrics["price_advantage_bps"])
 

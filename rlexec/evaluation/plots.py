@@ -1,73 +1,188 @@
-"""Plots of an evaluation: cumulative fill-rate curves and the distribution of price advantage."""
+"""Plots of an evaluation (cumulative fill-rate curves, the distribution of price advantage) and of a
+training run (mean episode return per iteration).
+
+Each ``*_figure`` builds a picture that names the data it shows and says how to read it; each
+``plot_*`` writes one as a PNG. Figures are drawn on their own Agg canvas (no pyplot): no global
+state, safe in worker processes and headless on clusters and in CI.
+"""
 
 from __future__ import annotations
 
+import io
 import os
+import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")  # files only: evaluation runs headless on clusters and in CI
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from rlexec.evaluation.runner import Evaluation  # noqa: E402
-from rlexec.provenance import write_atomic  # noqa: E402
+from rlexec.evaluation.runner import Evaluation
+from rlexec.provenance import write_atomic
 
 COLORS = {"twap": "#4C72B0", "vwap": "#DD8452", "is": "#55A868", "pov": "#C44E52"}
+# Trained policies and other runs: tab10's colours that are not near a broker's.
+OTHER_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22")
+# Dash patterns by draw order: where two series coincide, the later one's gaps show the one below.
+LINESTYLES = ("-", (0, (7, 2)), (0, (7, 2, 1.5, 2)), (0, (1.5, 1.5)), (0, (12, 2, 2, 2, 2, 2)), (0, (4, 4)))
+WHISKER_IQR = 1.5  # the box plots' whisker reach, in interquartile ranges (Tukey's rule)
+BAND_ALPHA = 0.25  # interquartile bands: dark enough to see against white, light enough to see through
+DPI = 120
 
 
-def _color(name: str, index: int) -> str:
-    return COLORS.get(name, plt.get_cmap("tab10")(index % 10))
+def series_styles(names: Sequence[str]) -> dict[str, dict]:
+    """Colour, dash pattern and width of each series, in draw order: the first is widest, so a later
+    series drawn exactly over it leaves its edges visible."""
+    styles, others = {}, 0
+    for i, name in enumerate(names):
+        if name in COLORS:
+            color = COLORS[name]
+        else:
+            color, others = OTHER_COLORS[others % len(OTHER_COLORS)], others + 1
+        styles[name] = {"color": color, "ls": LINESTYLES[i % len(LINESTYLES)], "lw": max(1.2, 3.4 - 0.55 * i)}
+    return styles
 
 
-def plot_fill_curves(evaluation: Evaluation, path: str | os.PathLike, title_suffix: str = "") -> Path:
-    """Mean cumulative fill rate per strategy over the horizon, with the interquartile band."""
-    fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
-    minutes = evaluation.curve_minutes
+def _wrap(text: str, fig: Figure, fontsize: float) -> str:
+    """Break ``text`` to the figure's width (about 0.6 em a character), keeping its own line breaks."""
+    width = max(20, int(fig.get_figwidth() * 72 / (fontsize * 0.6)))
+    return "\n".join(textwrap.fill(line, width) for line in text.splitlines())
+
+
+def _titles(fig: Figure, title: str, data_label: str, caption: str) -> None:
+    """The title and the data on top, how to read the picture below; the layout keeps both inside."""
+    heading = title + (f"\n{data_label}" if data_label else "")
+    fig.suptitle(_wrap(heading, fig, 11), fontsize=11)
+    if caption:
+        fig.supxlabel(_wrap(caption, fig, 8), fontsize=8, color="0.3")
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def figure_png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def save_figure(fig: Figure, path: str | os.PathLike) -> Path:
+    data = figure_png(fig)
+    return write_atomic(Path(path), lambda tmp: tmp.write_bytes(data))
+
+
+# ---- fill curves -------------------------------------------------------------------------------------
+def fill_curves_figure(evaluation: Evaluation, data_label: str = "") -> Figure:
+    """Mean cumulative fill rate per strategy over the horizon, with the interquartile band of orders."""
+    fig = _new_figure(8, 5.6)
+    ax = fig.subplots()
+    minutes = np.concatenate([[0.0], evaluation.curve_minutes])  # nothing is filled at the start
+    styles = series_styles([r.name for r in evaluation.results])
     for i, r in enumerate(evaluation.results):
-        color = _color(r.name, i)
-        ax.plot(minutes, r.fill_curve.mean(axis=0) * 100, color=color, lw=2, label=r.name.upper())
-        q25, q75 = np.percentile(r.fill_curve, [25, 75], axis=0) * 100
-        ax.fill_between(minutes, q25, q75, color=color, alpha=0.12, lw=0)
-    horizon = float(minutes[-1])
+        style = styles[r.name]
+        curve = np.concatenate([np.zeros((r.fill_curve.shape[0], 1)), r.fill_curve], axis=1) * 100
+        q25, q75 = np.percentile(curve, [25, 75], axis=0)
+        ax.fill_between(minutes, q25, q75, color=style["color"], alpha=BAND_ALPHA, lw=0, zorder=1)
+        for edge in (q25, q75):
+            ax.plot(minutes, edge, color=style["color"], lw=0.6, alpha=0.8, zorder=1.5)
+        ax.plot(minutes, curve.mean(axis=0), color=style["color"], ls=style["ls"], lw=style["lw"],
+                label=r.name.upper(), zorder=2 + i)
     if len(evaluation.decision_minutes) <= 40:  # more lines than that is noise, not information
         for boundary in evaluation.decision_minutes[1:]:
             ax.axvline(boundary, color="0.85", lw=0.8, zorder=0)
-    ax.set_xlim(0, horizon)
+    ax.set_xlim(0, float(minutes[-1]))
     ax.set_ylim(0, 102)
-    ax.set_xlabel("minutes since order start (grey lines: decisions)")
+    ax.set_xlabel("minutes since order start")
     ax.set_ylabel("filled, % of parent order")
-    ax.set_title(f"Cumulative fill rate, mean and interquartile band ({len(evaluation)} orders){title_suffix}")
-    ax.legend(loc="lower right", frameon=False)
+    ax.legend(loc="lower right", frameon=True, framealpha=0.9)
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    write_atomic(Path(path), lambda tmp: fig.savefig(tmp, format="png"))
-    plt.close(fig)
-    return Path(path)
+    unit = "episodes" if "episode" in evaluation.orders.column_names else "orders"
+    _titles(fig, f"Cumulative fill rate ({len(evaluation)} {unit})", data_label,
+            f"Lines: mean over the {unit} · shaded bands: 25th to 75th percentile of the {unit} · "
+            "grey verticals: decisions")
+    return fig
 
 
-def plot_pa_distribution(evaluation: Evaluation, path: str | os.PathLike, title_suffix: str = "") -> Path:
-    """Per-order price advantage (bp) per strategy: box plots over the points, mean ± SE marked."""
-    fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
+def plot_fill_curves(evaluation: Evaluation, path: str | os.PathLike, data_label: str = "") -> Path:
+    return save_figure(fill_curves_figure(evaluation, data_label), path)
+
+
+# ---- price advantage ---------------------------------------------------------------------------------
+def _padded(values: Sequence[float], share: float = 0.08, least: float = 0.5) -> tuple[float, float]:
+    lo, hi = float(min(values)), float(max(values))
+    pad = max((hi - lo) * share, least * 0.5 if hi == lo else 0.0)
+    return lo - pad, hi + pad
+
+
+def pa_distribution_figure(evaluation: Evaluation, data_label: str = "") -> Figure:
+    """Per-order price advantage (bp), one panel per strategy on its own scale: box plot, the orders as
+    dots, and the mean with its 95% confidence interval."""
+    n = len(evaluation.results)
+    fig = _new_figure(max(8.0, 2.3 * n), 5.6)
+    axes = fig.subplots(1, n, squeeze=False)[0]
     rng = np.random.default_rng(0)  # jitter only; fixed so the picture is reproducible
-    data, labels = [], []
-    for i, r in enumerate(evaluation.results):
+    styles = series_styles([r.name for r in evaluation.results])
+    for ax, r in zip(axes, evaluation.results):
         pa = r.metrics["price_advantage_bps"]
         pa = pa[np.isfinite(pa)]
-        data.append(pa)
-        labels.append(r.name.upper())
-        x = i + 1 + rng.uniform(-0.18, 0.18, pa.size)
-        ax.scatter(x, pa, s=6, alpha=0.25, color=_color(r.name, i), lw=0)
         s = r.summary.price_advantage_bps
-        ax.errorbar(i + 1.32, s.mean, yerr=1.96 * s.se, fmt="D", color="black", ms=5, capsize=4)
-    ax.boxplot(data, showfliers=False, widths=0.5, medianprops={"color": "black"})
-    ax.set_xticks(range(1, len(labels) + 1), labels)
-    ax.axhline(0, color="0.5", lw=0.8, ls="--")
-    ax.set_ylabel("price advantage vs horizon average price, bp (positive = better)")
-    ax.set_title(f"Price advantage per order (diamond: mean ± 95% CI){title_suffix}")
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    write_atomic(Path(path), lambda tmp: fig.savefig(tmp, format="png"))
-    plt.close(fig)
-    return Path(path)
+        ax.axhline(0, color="0.5", lw=0.8, ls="--", zorder=0)
+        ax.set_title(f"{r.name.upper()}\nmean {s.mean:+.2f} bp" if pa.size else r.name.upper(), fontsize=10)
+        ax.set_xticks([])
+        ax.set_xlim(-0.5, 0.8)
+        ax.grid(axis="y", alpha=0.3)
+        if not pa.size:
+            ax.text(0.5, 0.5, "no order filled", transform=ax.transAxes, ha="center", va="center")
+            continue
+        ax.boxplot([pa], positions=[0], whis=WHISKER_IQR, showfliers=False, widths=0.5,
+                   medianprops={"color": "black"}, zorder=2)
+        ax.set_xticks([])  # the panel's title names the strategy
+        few = pa.size < 50  # a handful of dots must stand out; hundreds must not blot out the box
+        ax.scatter(rng.uniform(-0.18, 0.18, pa.size), pa, s=18 if few else 9, alpha=0.85 if few else 0.45,
+                   color=styles[r.name]["color"], lw=0, zorder=3)
+        half = 1.96 * s.se if np.isfinite(s.se) else 0.0
+        ax.errorbar(0.5, s.mean, yerr=half, fmt="D", color="black", ms=5, capsize=4, zorder=4)
+        ax.set_ylim(*_padded([pa.min(), pa.max(), 0.0, s.mean - half, s.mean + half]))
+    axes[0].set_ylabel("PA vs horizon average price, bp (+ = better)")
+    unit = "episodes" if "episode" in evaluation.orders.column_names else "orders"
+    _titles(fig, f"Price advantage per order ({len(evaluation)} {unit})", data_label,
+            f"Each panel has its own scale (dashed line: 0). Box: quartiles, black line: median; whiskers: "
+            f"the furthest order within {WHISKER_IQR:g} × IQR of the box; dots: every order, those beyond the "
+            "whiskers too; diamond: mean ± 95% CI (1.96 standard errors).")
+    return fig
+
+
+def plot_pa_distribution(evaluation: Evaluation, path: str | os.PathLike, data_label: str = "") -> Path:
+    return save_figure(pa_distribution_figure(evaluation, data_label), path)
+
+
+# ---- training ----------------------------------------------------------------------------------------
+def training_curve_figure(progress: Sequence[dict], data_label: str = "", reward_unit: str = "") -> Figure:
+    """Mean episode return per training iteration (and the evaluation return where it was logged)."""
+    fig = _new_figure(8, 4.6)
+    ax = fig.subplots()
+    series = (("episode_return_mean", "training episodes", "#4C72B0", "-"),
+              ("evaluation_return_mean", "evaluation episodes", "#C44E52", (0, (7, 2))))
+    drawn = 0
+    for key, label, color, ls in series:
+        points = [(line["iteration"], line[key]) for line in progress if key in line]
+        if points:
+            x, y = zip(*points)
+            ax.plot(x, y, color=color, ls=ls, lw=2.0 - 0.6 * drawn, marker="o" if len(x) <= 30 else None, ms=4,
+                    label=label)
+            drawn += 1
+    if drawn:
+        ax.legend(loc="best", frameon=True, framealpha=0.9)
+    else:
+        ax.text(0.5, 0.5, "no episode finished yet", transform=ax.transAxes, ha="center", va="center")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("training iteration")
+    ax.set_ylabel("mean episode return" + (f" ({reward_unit})" if reward_unit else ""))
+    ax.grid(alpha=0.3)
+    _titles(fig, "Mean episode return per iteration", data_label, "")
+    return fig

@@ -39,6 +39,11 @@ def _clock_label(hours: float, _position: int) -> str:
 
 
 def plot_day(result: SimulationResult, path: str | Path) -> None:
+    """Write :func:`day_figure` as a PNG."""
+    day_figure(result).savefig(path, dpi=110)
+
+
+def day_figure(result: SimulationResult) -> Figure:
     """Price (mid and fundamental), spread and volume per minute on one shared time axis."""
     tick = result.config.session.tick_size
     book, bars = result.book, result.minute_bars
@@ -51,24 +56,25 @@ def plot_day(result: SimulationResult, path: str | Path) -> None:
     minute_spread = bars.column("spread_mean").to_numpy(zero_copy_only=False).astype(float)
 
     # An explicit Agg canvas instead of pyplot: no global backend state, safe in worker processes.
-    fig = Figure(figsize=(11, 8.5))
+    fig = Figure(figsize=(11, 8.5), layout="constrained")
     FigureCanvasAgg(fig)
     ax_price, ax_spread, ax_volume = fig.subplots(3, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1.2, 1.5]})
-    ax_price.plot(t_book, mid, lw=0.8, label="mid")
-    ax_price.plot(t_book, fundamental, lw=0.8, alpha=0.8, label="fundamental")
+    # The fundamental as a wide pale band under the mid: where the two meet, the traded price stays on top.
+    ax_price.plot(t_book, fundamental, lw=2.2, alpha=0.45, color="tab:orange", label="fundamental", zorder=1)
+    ax_price.plot(t_book, mid, lw=0.7, color="tab:blue", label="mid", zorder=2)
     ax_price.set_ylabel("price ($)")
-    ax_price.legend(loc="upper left")
     ax_spread.plot(t_book, spread, lw=0.4, color="tab:purple", alpha=0.35, label="each second")
     ax_spread.plot(t_bars + 0.5 / 60, minute_spread, lw=1.0, color="tab:purple", label="1-minute mean")
-    ax_spread.legend(loc="upper right", fontsize="small")
     ax_spread.set_ylabel("spread (ticks)")
+    for ax in (ax_price, ax_spread):  # above the plotting area, where no data can be under them
+        ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=2, frameon=False, fontsize="small",
+                  borderaxespad=0.2)
     ax_volume.bar(t_bars, volume, width=1 / 60, align="edge", color="tab:gray")
     ax_volume.set_ylabel("volume / minute (shares)")
     ax_volume.set_xlabel("time of day")
     ax_volume.xaxis.set_major_formatter(FuncFormatter(_clock_label))
     for ax in (ax_price, ax_spread, ax_volume):
         ax.grid(alpha=0.3)
-    fig.suptitle(f"Simulated session - regime '{result.config.regime}', seed {result.seed}: "
+    fig.suptitle(f"Simulated LOB session - regime '{result.config.regime}', seed {result.seed}, tick ${tick:g}: "
                  f"{result.tape.num_rows:,} trades, {int(volume.sum()):,} shares")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    return fig

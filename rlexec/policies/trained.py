@@ -47,6 +47,13 @@ class TrainedPolicy:
         return self
 
     @property
+    def run_folder(self) -> Path | None:
+        """The training run folder the policy came from (``<run>/checkpoints/iter_N`` or ``<run>/expert``)."""
+        if self.source is None:
+            return None
+        return self.source.parent if self.source.name == "expert" else self.source.parent.parent
+
+    @property
     def oracle(self) -> bool:
         """True for a policy that reads the oracle (future-including) view: the OPD teacher."""
         return bool(self.env_config.get("oracle", False))

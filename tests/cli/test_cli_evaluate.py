@@ -56,6 +56,31 @@ def test_evaluate_prints_the_results_table(evaluate_run):
     assert str(folder) in text.replace("\n", "")
 
 
+def _flat(text: str) -> str:
+    """The printed text with rich's line wrapping undone."""
+    return " ".join(text.split())
+
+
+def test_the_table_names_its_data_and_defines_its_columns(evaluate_run):
+    _, folder, text = evaluate_run
+    flat = _flat(text)
+    orders = read_orders(folder / "orders.csv")
+    days = sorted({str(o.date) for o in orders})
+    symbols = sorted({o.symbol for o in orders})
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["dataset"]["days"] == days and summary["dataset"]["symbols"] == symbols
+    on = f"{len(days)} days {days[0]} to {days[-1]}" if len(days) > 3 else ", ".join(days)
+    assert f"40 orders · shipped sample: {', '.join(symbols)} on {on} (random orders, seed 0)" in flat
+    # the bar env pays 0.01 x bp: its column says so, and the legend says what it is
+    assert "reward (bp × 0.01)" in flat and summary["reward"]["unit"] == "bp × 0.01"
+    for clause in ("PA = price advantage vs the horizon's average market price, bp, + = better",
+                   "GLR = mean PA gain / mean PA loss", "POS = share of orders with PA > 0",
+                   "fill rate = executed / ordered shares",
+                   "IS cost = implementation shortfall vs the arrival price, bp, + = worse", "VWAP slip. = slippage vs the window's market VWAP, bp, + = worse",
+                   "reward = 0.01 × (PA × fill rate − 100 × Σ per minute (filled / ordered)²)"):
+        assert clause in flat, clause
+
+
 def test_evaluate_writes_the_run_folder(evaluate_run):
     out, folder, _ = evaluate_run
     assert folder.parent == out / "evaluate"
@@ -190,10 +215,9 @@ def test_argparse_errors_exit_2(capsys):
 
 
 def test_lob_evaluation_on_the_shipped_replay(tmp_path, capsys):
-    from rlexec.market.lobster import SAMPLE_REPLAY
-
     from rlexec.envs.lob_env import LOBExecutionConfig
     from rlexec.evaluation import FixedAction, LOBEpisodes, run_episodes
+    from rlexec.market.lobster import SAMPLE_REPLAY
 
     code = main(["evaluate", "--env", "lob", "--replay", str(SAMPLE_REPLAY), "--replay-window", "10",
                  "--episodes", "3", "--no-plots", "--out", str(tmp_path)])
@@ -218,6 +242,15 @@ def test_lob_evaluation_on_the_shipped_replay(tmp_path, capsys):
         assert pa_mean == pytest.approx(float(np.mean(result.metrics["price_advantage_bps"])), rel=1e-12)
         # and the printed table shows that mean in the strategy's row
         assert re.search(rf"^\W*{broker.upper()}\W+{pa_mean:.2f} ±", out, re.M), f"no PA mean for {broker}"
+        # the LOB env's reward is in bp: arrival slippage per share of the order less 50 bp per unfilled share
+        fill = np.array(rows.column("fill_rate").to_pylist())
+        expected = np.array(rows.column("arrival_advantage_bps").to_pylist()) * fill - 50.0 * (1 - fill)
+        assert rows.column("reward").to_pylist() == pytest.approx(expected.tolist(), rel=1e-9, abs=1e-9)
+    flat = " ".join(out.split())
+    assert (f"3 episodes · LOBSTER replay {SAMPLE_REPLAY.name}, 10-minute windows (seeds 0 to 2); market child "
+            "orders every 30 s") in flat
+    assert "reward (bp)" in flat and "− 50 bp × unfilled share" in flat
+    assert summary["reward"]["unit"] == "bp" and summary["dataset"]["unit"] == "episodes"
 
 
 def test_replay_window_longer_than_the_data_is_one_line(tmp_path, capsys):
@@ -228,3 +261,52 @@ def test_replay_window_longer_than_the_data_is_one_line(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "does not fit in the 30.0 minutes of replayed data" in err[0]
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """A train run folder as ``rlexec train`` leaves it (two checkpoints of an untrained OPD network,
+    progress.jsonl, run.json), written without training: (run folder, its newest checkpoint)."""
+    import shutil
+
+    import gymnasium as gym
+    import yaml
+
+    from rlexec.algorithms.opd.module import module_spec
+    from rlexec.envs.config import ExecutionConfig
+    from rlexec.envs.interpreters import ObservationInterpreter
+    from rlexec.policies.checkpoints import MODULE_SUBPATH, write_module_weights
+
+    execution = {"n_steps": 4, "step_minutes": 30, "lookback_minutes": 10}
+    run = tmp_path_factory.mktemp("train") / "smoke" / "20260101T000000-0a1b2c3d"
+    spec = module_spec({}, {"execution": execution})
+    spec.observation_space = ObservationInterpreter(ExecutionConfig.from_dict(execution)).space()
+    spec.action_space = gym.spaces.Discrete(5)
+    first = run / "checkpoints" / "iter_000001"
+    spec.build().save_to_path(str(first / MODULE_SUBPATH / "default_policy"))
+    write_module_weights(first / MODULE_SUBPATH / "default_policy")
+    shutil.copytree(first, run / "checkpoints" / "iter_000002")
+    (run / "config.yaml").write_text(yaml.safe_dump({"algorithm": "opd", "name": "smoke", "environment": {
+        "env": "bar", "env_config": {"execution": execution}}}))
+    (run / "run.json").write_text(json.dumps({"git_commit": "0123abc"}))
+    (run / "progress.jsonl").write_text("".join(json.dumps({"iteration": i, "env_steps_sampled_lifetime": 2048 * i})
+                                                + "\n" for i in (1, 2)))
+    return run, run / "checkpoints" / "iter_000002"
+
+
+def test_a_trained_policy_is_labelled_with_its_budget_and_checkpoint(smoke_run, tmp_path):
+    run, checkpoint = smoke_run
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        code = main(["evaluate", "--policy", str(run.parent), "--strategies", "twap,pov", "--num-orders", "10",
+                     "--no-plots", "--out", str(tmp_path)])
+    assert code == 0
+    text = stdout.getvalue()
+    assert re.search(r"^\W*SMOKE\W+\S+ ±.*\n\W*\(2 it\., 4\.1k steps\)", text, re.M), text
+    assert "training budget up to the checkpoint evaluated" in _flat(text)
+    (folder,) = (tmp_path / "evaluate").iterdir()
+    recorded = {"checkpoint": str(checkpoint.resolve()), "run_folder": str(run.resolve()), "git_commit": "0123abc",
+                "iterations": 2, "env_steps": 4096, "budget": "2 it., 4.1k steps"}
+    # runs/train/smoke resolved to its newest run's newest checkpoint: run.json says which
+    assert json.loads((folder / "run.json").read_text())["trained_policies"] == {"smoke": recorded}
+    assert json.loads((folder / "summary.json").read_text())["trained_policies"] == {"smoke": recorded}
