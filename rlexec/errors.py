@@ -39,13 +39,20 @@ class BarDataError(DataFileError):
 
 
 class OrderError(RlexecError, ValueError):
-    """An order that cannot be executed as given (bad size, side, window or too large for the market)."""
+    """An order that cannot be executed as given (bad size, side, window or too large for the market).
 
-    def __init__(self, message: str, *, source: str | None = None, row: int | None = None):
-        self.source, self.row = source, row
+    With a ``source`` (the order file), ``line`` is the 1-based line of a CSV file (the header is
+    line 1) and ``row`` the 1-based row of a parquet file; without one, ``row`` is the order's 1-based
+    position in the list given. ``message`` is the text without that location.
+    """
+
+    def __init__(self, message: str, *, source: str | None = None, row: int | None = None,
+                 line: int | None = None):
+        self.message, self.source, self.row, self.line = message, source, row, line
         where = ""
         if source is not None:
-            where = f"{source}" + (f", row {row}" if row is not None else "") + ": "
+            where = (f"{source}" + (f", line {line}" if line is not None else "")
+                     + (f", row {row}" if row is not None else "") + ": ")
         elif row is not None:
             where = f"order {row}: "
         super().__init__(where + message)

@@ -1,6 +1,19 @@
-"""The ``rlexec`` command line."""
+"""The ``rlexec`` command line.
+
+Every ``rlexec/cli`` module imports only light modules at its top, so that ``rlexec --help`` and
+``rlexec <command> --help`` answer at once: torch, Ray, numba, matplotlib and the packages that load
+them are imported inside the functions that run a command.
+"""
 
 from rich.console import Console
+
+# The names the parsers offer. Their owners (rlexec.market.regimes behind a package that compiles
+# numba kernels and loads matplotlib; rlexec.policies.actors, which imports torch;
+# rlexec.data.loaders, which imports pyarrow) are too heavy to import for a help text;
+# tests/cli/test_cli_help.py checks that these equal the originals.
+REGIMES = ("baseline", "open", "close", "midday", "bullish", "bearish", "illiquid", "liquid", "volatility_ramp")
+ACTOR_KINDS = ("greedy", "sampled", "expected")
+LABELS = ("auto", "end", "start")
 
 
 def make_console() -> Console:

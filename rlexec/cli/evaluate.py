@@ -4,35 +4,28 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pyarrow.parquet as pq
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from rlexec.cli import make_console
+from rlexec.cli import ACTOR_KINDS, REGIMES, make_console
 from rlexec.configs import read_yaml_mapping
-from rlexec.data import MarketData, load_sample, read_many
-from rlexec.data.orders import OrderGenerator, generate_orders, read_orders, write_orders
-from rlexec.envs.config import ExecutionConfig
-from rlexec.envs.engine import prepare_orders
-from rlexec.envs.lob_env import BROKERS, LOBExecutionConfig
 from rlexec.errors import ConfigError, OrderError
-from rlexec.evaluation import tables
-from rlexec.evaluation.episodes import BarEpisodes, LOBEpisodes
-from rlexec.evaluation.plots import plot_fill_curves, plot_pa_distribution
-from rlexec.evaluation.recorder import TrajectoryRecorder
-from rlexec.evaluation.run_folders import training_record
-from rlexec.evaluation.runner import Evaluation, FixedAction, Run, evaluate_runs
-from rlexec.evaluation.tables import TextTable
-from rlexec.market import REGIMES
-from rlexec.policies.actors import ACTOR_KINDS
-from rlexec.policies.trained import TrainedPolicy
-from rlexec.provenance import new_run_dir, run_record, write_atomic, write_json_atomic
-from rlexec.strategies import make_strategy, strategy_names
+
+if TYPE_CHECKING:
+    from rlexec.evaluation.recorder import TrajectoryRecorder
+    from rlexec.envs.lob_env import LOBExecutionConfig
+    from rlexec.evaluation import tables
+    from rlexec.evaluation.runner import Evaluation, Run
+    from rlexec.evaluation.tables import TextTable
+    from rlexec.policies.trained import TrainedPolicy
 
 
 def add_parser(subparsers) -> None:
+    from rlexec.strategies import strategy_names
+
     p = subparsers.add_parser(
         "evaluate",
         help="run broker strategies over orders and print the metrics table",
@@ -42,7 +35,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--data", nargs="+", metavar="FILE", help="bar files (CSV, CSV.gz, parquet); default: shipped sample")
     p.add_argument("--orders", metavar="FILE", help="order file (symbol,date,side,quantity,start); default: random")
     p.add_argument("--num-orders", type=int, default=200, help="random orders to generate (default 200)")
-    p.add_argument("--seed", type=int, default=0, help="seed for order generation (default 0)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the random orders and, with --env lob, of the episodes (episode i uses seed + i); "
+                   "also seeds --actor sampled (default 0)")
     p.add_argument(
         "--strategies", default=",".join(strategy_names()),
         help=f"comma-separated, first is the paired-comparison baseline (default {','.join(strategy_names())})",
@@ -69,7 +64,8 @@ def add_parser(subparsers) -> None:
     lob = p.add_argument_group("limit-order-book environment (--env lob)")
     p.add_argument("--env", choices=("bar", "lob"), default="bar",
                    help="bar: minute bars (default); lob: the LOB simulator or a LOBSTER replay")
-    lob.add_argument("--regime", default="baseline", help="market regime preset (default baseline)")
+    lob.add_argument("--regime", default="baseline",
+                     help=f"market regime preset, one of {', '.join(REGIMES)} (default baseline)")
     lob.add_argument("--episodes", type=int, default=20, help="episodes per broker, same seeds for all (default 20)")
     lob.add_argument("--action", choices=("market", "limit"), default="market",
                      help="how every child order is placed (default market)")
@@ -107,10 +103,14 @@ def _rich(table: TextTable) -> Table:
 
 def results_table(summary: dict) -> Table:
     """The results table of a summary.json: what it ran on in the title, the legend below."""
+    from rlexec.evaluation import tables
+
     return _rich(tables.results(summary))
 
 
 def comparison_table(summary: dict) -> Table:
+    from rlexec.evaluation import tables
+
     return _rich(tables.comparison(summary))
 
 
@@ -151,6 +151,8 @@ def _recorders(args: argparse.Namespace, runs: list[Run]) -> dict[str, Trajector
     """--record: one recorder per run; each stores the log-probabilities of its actions under every policy."""
     if not args.record:
         return {}
+    from rlexec.evaluation.recorder import TrajectoryRecorder
+
     models = {run.name: run.acting.model for run in runs if hasattr(run.acting, "model")}
     return {run.name: TrajectoryRecorder(models) for run in runs}
 
@@ -177,6 +179,11 @@ def _report(console: Console, evaluation: Evaluation, out_dir: Path, record: dic
 
     summary.json holds the run record, what the evaluation ran on (``dataset``), the unit of the reward
     column, and the results: the tables are built from it, here and in ``rlexec report``."""
+    import pyarrow.parquet as pq
+
+    from rlexec.evaluation.plots import plot_fill_curves, plot_pa_distribution
+    from rlexec.provenance import write_atomic, write_json_atomic
+
     summary = {
         **record,
         "dataset": dataset,
@@ -202,10 +209,19 @@ def _report(console: Console, evaluation: Evaluation, out_dir: Path, record: dic
 
 def _trained_policies(policies: list[TrainedPolicy]) -> dict[str, dict]:
     """Each --policy's resolved checkpoint, its run folder's git commit and its training budget (run.json)."""
+    from rlexec.evaluation.run_folders import training_record
+
     return {p.name: training_record(p.run_folder, p.source) for p in policies}
 
 
 def run_lob(args: argparse.Namespace) -> int:
+    from rlexec.envs.lob_env import BROKERS, LOBExecutionConfig
+    from rlexec.evaluation.episodes import LOBEpisodes
+    from rlexec.evaluation.runner import FixedAction, Run, evaluate_runs
+    from rlexec.evaluation.tables import lob_reward_note
+    from rlexec.policies.trained import TrainedPolicy
+    from rlexec.provenance import new_run_dir, run_record, write_json_atomic
+
     console = make_console()
     cfg = _load_yaml(args.config)
     if args.episodes <= 0:
@@ -249,11 +265,22 @@ def run_lob(args: argparse.Namespace) -> int:
         evaluation = evaluate_runs(runs, recorders=recorders, on_step=lambda: progress.advance(task))
     _write_trajectories(recorders, out_dir)
     _report(console, evaluation, out_dir, record, plots=not args.no_plots, dataset=_lob_dataset(args, env_config),
-            reward=tables.lob_reward_note(env_config.unfilled_penalty_bps))
+            reward=lob_reward_note(env_config.unfilled_penalty_bps))
     return 0
 
 
 def run_bar(args: argparse.Namespace) -> int:
+    from rlexec.data import MarketData, load_sample, read_many
+    from rlexec.data.orders import OrderGenerator, generate_orders, order_file_error, read_orders, write_orders
+    from rlexec.envs.config import ExecutionConfig
+    from rlexec.envs.engine import prepare_orders
+    from rlexec.evaluation.episodes import BarEpisodes
+    from rlexec.evaluation.runner import Run, evaluate_runs
+    from rlexec.evaluation.tables import bar_reward_note
+    from rlexec.policies.trained import TrainedPolicy
+    from rlexec.provenance import new_run_dir, run_record, write_json_atomic
+    from rlexec.strategies import make_strategy
+
     console = make_console()
     cfg = _load_yaml(args.config)
     execution = ExecutionConfig.from_dict(cfg.get("execution", {}))
@@ -281,8 +308,10 @@ def run_bar(args: argparse.Namespace) -> int:
         raise ConfigError("use --split or --data, not both")
 
     if args.split:
-        from rlexec.data.splits import DataSplit
+        from rlexec.data.splits import PRESETS, DataSplit
 
+        if args.split not in PRESETS:
+            raise ConfigError(f"--split: unknown preset {args.split!r}; choose from {sorted(PRESETS)}")
         split = DataSplit.from_dict({"preset": args.split})
         market = split.market()
     else:
@@ -297,8 +326,10 @@ def run_bar(args: argparse.Namespace) -> int:
     try:
         batch = prepare_orders(market, orders, execution)
     except OrderError as exc:
-        if args.orders:  # name the file the bad row came from
-            raise OrderError(str(exc), source=args.orders) from None
+        if args.orders and exc.row is not None:  # the order's place in its file, as an editor shows it
+            raise order_file_error(args.orders, exc.row - 1, exc.message) from None
+        if args.orders:
+            raise OrderError(exc.message, source=args.orders) from None
         raise
 
     config_record = {
@@ -323,5 +354,5 @@ def run_bar(args: argparse.Namespace) -> int:
     _write_trajectories(recorders, out_dir)
     write_orders(list(batch.orders), out_dir / "orders.csv")
     _report(console, evaluation, out_dir, record, plots=not args.no_plots,
-            dataset=_bar_dataset(args, list(batch.orders)), reward=tables.bar_reward_note(execution.reward))
+            dataset=_bar_dataset(args, list(batch.orders)), reward=bar_reward_note(execution.reward))
     return 0

@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-import yaml
-
-from rlexec.cli import make_console
-from rlexec.configs import read_yaml_mapping
+from rlexec.cli import REGIMES, make_console
 from rlexec.errors import ConfigError
-from rlexec.market import REGIMES, MarketConfig, regime_config, simulate_day, write_simulation
-from rlexec.provenance import new_run_dir, run_record, write_json_atomic
 
 
 def add_parser(subparsers) -> None:
@@ -18,17 +13,26 @@ def add_parser(subparsers) -> None:
         "simulate",
         help="simulate one 6.5-hour day of the LOB market and write tape, book snapshots and a plot",
         description="Simulate a day of the multi-agent limit-order-book market and write tape.parquet, "
-        "book.parquet, minute_bars.parquet, day.png and run.json into a new run folder.",
+        "book.parquet, minute_bars.parquet, day.png and run.json into a new run folder <out>/simulate/<time>-<hash>/.",
     )
-    p.add_argument("--regime", default="baseline", help=f"market preset, one of {', '.join(REGIMES)}")
+    p.add_argument("--regime", default="baseline",
+                   help=f"market preset, one of {', '.join(REGIMES)} (default baseline)")
     p.add_argument("--config", metavar="YAML", help="a full market config (e.g. a regime's, edited); overrides --regime")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of everything random in the day (fundamental, agents, latencies): the same seed gives "
+                   "the same event stream, bit for bit (default 0)")
     p.add_argument("--out", default="runs", help="base folder for run outputs (default ./runs)")
     p.add_argument("--print-config", action="store_true", help="print the regime's config as YAML and exit")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import yaml
+
+    from rlexec.configs import read_yaml_mapping
+    from rlexec.market import MarketConfig, regime_config, simulate_day, write_simulation
+    from rlexec.provenance import new_run_dir, run_record, write_json_atomic
+
     console = make_console()
     if args.config:
         config = MarketConfig.from_dict(read_yaml_mapping(args.config))

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     if args.seed is not None:
         overrides["seed"] = args.seed
     if overrides:
-        spec = spec.with_overrides(overrides)
+        spec = spec.with_overrides(overrides, origin="--set")
     resume = None
     if args.resume:
         resume = latest_run(args.out, spec.name) if args.resume == "latest" else args.resume

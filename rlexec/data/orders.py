@@ -64,7 +64,8 @@ def _parse_start(text: str) -> int:
 
 
 def read_orders(path: str | os.PathLike) -> list[Order]:
-    """Read an order file; a bad row raises :class:`OrderError` naming the file and row (1-based)."""
+    """Read an order file; a bad order raises :class:`OrderError` naming the file and where the order is
+    (see :func:`order_file_error`)."""
     path = Path(path)
     if not path.exists():
         raise OrderError("file not found", source=str(path))
@@ -76,7 +77,7 @@ def read_orders(path: str | os.PathLike) -> list[Order]:
     if missing:
         raise OrderError(f"missing column(s) {missing}; found {table.column_names}", source=str(path))
     orders = []
-    for row, record in enumerate(table.select(list(ORDER_COLUMNS)).to_pylist(), start=1):
+    for index, record in enumerate(table.select(list(ORDER_COLUMNS)).to_pylist()):
         try:
             if record["quantity"] is None:
                 raise OrderError("field 'quantity' is empty")
@@ -91,10 +92,18 @@ def read_orders(path: str | os.PathLike) -> list[Order]:
                 )
             )
         except (OrderError, ValueError, TypeError) as exc:
-            raise OrderError(str(exc), source=str(path), row=row) from None
+            raise order_file_error(path, index, str(exc)) from None
     if not orders:
         raise OrderError("no orders in file", source=str(path))
     return orders
+
+
+def order_file_error(path: str | os.PathLike, index: int, message: str) -> OrderError:
+    """An error about the order at 0-based ``index`` of an order file, placed as an editor shows it:
+    line ``index + 2`` of a CSV file (the header is line 1), row ``index + 1`` of a parquet file."""
+    if Path(path).suffix == ".parquet":
+        return OrderError(message, source=str(path), row=index + 1)
+    return OrderError(message, source=str(path), line=index + 2)
 
 
 def orders_table(orders: list[Order]) -> pa.Table:

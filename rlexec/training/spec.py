@@ -25,6 +25,7 @@ the directory the command runs in, because EnvRunner processes may run elsewhere
 from __future__ import annotations
 
 import copy
+import difflib
 import inspect
 import os
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ RLLIB_SECTIONS = ("environment", "env_runners", "training", "learners", "rl_modu
                   "evaluation", "reporting", "resources")
 TOP_LEVEL = ("algorithm", "name", "seed", "stop", "checkpoint_frequency", "keep_checkpoints", *RLLIB_SECTIONS)
 STOP_KEYS = ("training_iterations", "env_steps", "time_s")
+RL_MODULE_KEYS = ("module", "model_config")
 PATH_KEYS = ("data", "orders", "replay", "teacher_checkpoint")
 
 
@@ -91,18 +93,51 @@ class TrainSpec:
                 "checkpoint_frequency": self.checkpoint_frequency, "keep_checkpoints": self.keep_checkpoints,
                 **{k: v for k, v in self.sections.items() if v}}
 
-    def with_overrides(self, overrides: dict[str, Any]) -> "TrainSpec":
-        """Dotted-key overrides (``training.lr``, ``environment.env_config.oracle``) on a copy."""
+    def with_overrides(self, overrides: dict[str, Any], *, origin: str | None = None) -> "TrainSpec":
+        """Dotted-key overrides (``training.lr``, ``environment.env_config.oracle``) on a copy.
+
+        ``origin`` names where the overrides come from (the CLI passes ``"--set"``): each key is then
+        checked here, and one that does not exist is reported as that flag's, with the keys its section
+        takes. Without it, :meth:`from_dict` and the RLlib builders report bad keys against the file.
+        """
         data = copy.deepcopy(self.to_dict())
         for dotted, value in overrides.items():
+            where = f"{origin} {dotted}" if origin else f"{self.source}: override {dotted!r}"
+            if origin:
+                self._check_override_key(dotted, where)
             node = data
             *parents, last = dotted.split(".")
             for key in parents:
                 node = node.setdefault(key, {})
                 if not isinstance(node, dict):
-                    raise ConfigError(f"{self.source}: override {dotted!r} goes through a non-mapping")
+                    raise ConfigError(f"{where} goes through a non-mapping ({key!r} is not a section)")
             node[last] = value
-        return TrainSpec.from_dict(data, source=self.source)
+        try:
+            return TrainSpec.from_dict(data, source=self.source)
+        except ConfigError as exc:
+            if not origin:
+                raise
+            raise ConfigError(f"{exc} (with {origin} {', '.join(overrides)})") from None
+
+    def _check_override_key(self, dotted: str, where: str) -> None:
+        """Raise naming ``where`` if the first two parts of ``dotted`` are not keys the spec takes."""
+        section, *rest = dotted.split(".")
+        if section not in TOP_LEVEL:
+            raise ConfigError(f"{where}: unknown top-level key {section!r}; known: {list(TOP_LEVEL)}")
+        if not rest:
+            return
+        if section == "stop":
+            keys = STOP_KEYS
+        elif section == "rl_module":
+            keys = RL_MODULE_KEYS
+        elif section in RLLIB_SECTIONS:
+            keys = builder_keys(self.algorithm_entry().load_config_class(), section)
+        else:
+            return  # a scalar: the walk in with_overrides reports it
+        if keys is not None and rest[0] not in keys:
+            close = difflib.get_close_matches(rest[0], keys, n=3)
+            known = f"did you mean {close}?" if close and len(keys) > 12 else f"{section} takes {sorted(keys)}"
+            raise ConfigError(f"{where}: unknown key {rest[0]!r} in {section!r}; {known}")
 
     def algorithm_entry(self) -> AlgorithmEntry:
         return get_algorithm(self.algorithm, self.source)
@@ -147,7 +182,7 @@ def module_spec(rl_module: dict[str, Any], env_config: dict[str, Any], source: s
     """``{module: default|<registered>, model_config: {...}}`` -> RLModuleSpec."""
     from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
-    unknown = set(rl_module) - {"module", "model_config"}
+    unknown = set(rl_module) - set(RL_MODULE_KEYS)
     if unknown:
         raise ConfigError(f"{source}: rl_module: unknown key(s) {sorted(unknown)}; use 'module' and 'model_config'")
     kind = rl_module.get("module", "default")
@@ -157,16 +192,33 @@ def module_spec(rl_module: dict[str, Any], env_config: dict[str, Any], source: s
     return get_module(kind, source).build_spec(model_config, env_config)
 
 
+def builder_keys(config_class: type, method: str) -> tuple[str, ...] | None:
+    """The keyword arguments RLlib's ``config_class.method()`` takes; None where any is accepted.
+
+    RLlib's subclasses take their own keys and pass ``**kwargs`` on to ``super()``: the keys are
+    collected up the class hierarchy until a definition without ``**kwargs``.
+    """
+    keys: set[str] = set()
+    for klass in config_class.__mro__:
+        if method not in vars(klass):
+            continue
+        params = inspect.signature(vars(klass)[method]).parameters
+        keys.update(name for name, p in params.items()
+                    if name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
+        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            return tuple(sorted(keys))
+    return None
+
+
 def _call(config, method: str, kwargs: dict[str, Any], source: str) -> None:
-    builder = getattr(config, method)
-    params = inspect.signature(builder).parameters
-    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        unknown = set(kwargs) - set(params)
+    keys = builder_keys(type(config), method)
+    if keys is not None:
+        unknown = set(kwargs) - set(keys)
         if unknown:
             raise ConfigError(f"{source}: {method}: unknown key(s) {sorted(unknown)} for "
                               f"{type(config).__name__}.{method}()")
     try:
-        builder(**kwargs)
+        getattr(config, method)(**kwargs)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{source}: {method}: {exc}") from None
 

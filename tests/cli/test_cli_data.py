@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 import subprocess
 
 import pyarrow.compute as pc
 import pytest
+from rich.console import Console
 
 from rlexec.cli.main import main
-from rlexec.data import read_bars, read_many, sample_files
+from rlexec.data import MarketData, read_bars, read_many, sample_files
+from rlexec.data.panel import VOLUME
 
 
 def _one_error_line(capsys) -> str:
@@ -101,3 +104,28 @@ def test_console_script_help():
     assert "usage: rlexec" in result.stdout
     for command in ("evaluate", "data"):
         assert command in result.stdout
+
+
+def test_validate_table_fits_80_columns(monkeypatch, capsys):
+    import rlexec.cli.data
+
+    out = io.StringIO()
+    monkeypatch.setattr(rlexec.cli.data, "make_console", lambda: Console(file=out, width=80))
+    files = sample_files()
+    assert main(["data", "validate", *map(str, files)]) == 0
+    lines = out.getvalue().splitlines()
+    assert max(len(line) for line in lines) <= 80
+    text = out.getvalue()
+    assert "…" not in text  # nothing cut off
+    assert lines[0].strip() == f"bar files in {files[0].parent}: valid"  # the folder they share
+    for path in files:
+        # each file's row, its name and figures whole: name, symbol, first day, sessions, bars, gap minutes,
+        # zero-volume bars (the last day sits below the first, on the row's second line)
+        bars = read_bars(path)
+        market = MarketData.from_table(bars)
+        at = next(i for i, line in enumerate(lines) if line.split()[:1] == [path.name])
+        cells = [cell.strip() for cell in lines[at].split("│")]
+        assert cells == [path.name, path.name.split("_")[0], str(min(market.dates)), str(market.num_sessions),
+                         f"{bars.num_rows:,}", str(int((~market.observed).sum())),
+                         str(int((market.observed & (market.bars[..., VOLUME] == 0)).sum()))]
+        assert str(max(market.dates)) in lines[at + 1]

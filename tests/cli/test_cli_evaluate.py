@@ -123,7 +123,7 @@ def test_evaluate_twice_makes_two_folders_and_replays_from_its_orders(evaluate_r
 # --------------------------------------------------------------------------- errors
 
 
-def test_oversized_order_names_the_row(tmp_path, capsys):
+def test_oversized_order_names_the_line(tmp_path, capsys):
     orders = [
         Order(symbol="AAPL", date=dt.date(2019, 2, 13), side="buy", quantity=10_000, start_minute=30),
         Order(symbol="SPY", date=dt.date(2019, 2, 14), side="sell", quantity=20_000, start_minute=60),
@@ -133,16 +133,23 @@ def test_oversized_order_names_the_row(tmp_path, capsys):
     code = main(["evaluate", "--orders", str(path), "--out", str(tmp_path / "runs")])
     assert code == 2
     line = _one_error_line(capsys)
-    assert re.search(r"\b(order|row) 3\b", line) and "90,000,000" in line and "exceeds" in line
+    # the third order is on line 4 (the header is line 1), as an editor counts
+    assert f"{path}, line 4: " in line and "90,000,000" in line and "exceeds" in line
     assert not (tmp_path / "runs").exists()  # nothing written for a run that never started
 
 
-def test_bad_row_in_order_file_names_file_and_row(tmp_path, capsys):
+def test_bad_row_in_order_file_names_file_and_line(tmp_path, capsys):
     path = tmp_path / "orders.csv"
     path.write_text("symbol,date,side,quantity,start\nAAPL,2019-02-13,buy,100,10:00\nAAPL,2019-02-13,hold,100,10:00\n")
     assert main(["evaluate", "--orders", str(path), "--out", str(tmp_path)]) == 2
     line = _one_error_line(capsys)
-    assert str(path) in line and "row 2" in line and "side" in line
+    assert f"{path}, line 3: " in line and "side" in line
+
+
+def test_unknown_split_names_the_flag(tmp_path, capsys):
+    assert main(["evaluate", "--split", "nosuch", "--out", str(tmp_path)]) == 2
+    line = _one_error_line(capsys)
+    assert line == "rlexec: error: --split: unknown preset 'nosuch'; choose from ['sample', 'us_equity_1min']"
 
 
 def test_unknown_strategy(tmp_path, capsys):

@@ -6,6 +6,7 @@ import datetime as dt
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from rlexec.data import MarketData, SyntheticMarketConfig, generate_bars, load_sample
@@ -82,12 +83,24 @@ BAD_ORDER_ROWS = [
 
 
 @pytest.mark.parametrize(("bad", "message"), [c[1:] for c in BAD_ORDER_ROWS], ids=[c[0] for c in BAD_ORDER_ROWS])
-def test_read_orders_bad_row_names_file_and_row(write_orders_csv, bad, message):
+def test_read_orders_bad_row_names_file_and_line(write_orders_csv, bad, message):
     good = ["AAPL,2019-02-12,buy,1000,09:30", "MSFT,2019-02-13,sell,50,10:15"]
     path = write_orders_csv([*good, bad])
-    with pytest.raises(OrderError, match=rf"orders\.csv, row 3: {message}") as info:
+    # the third order sits on line 4 of the file: the header is line 1, as an editor counts
+    assert path.read_text().splitlines()[3] == bad
+    with pytest.raises(OrderError, match=rf"orders\.csv, line 4: {message}") as info:
         read_orders(path)
-    assert (info.value.source, info.value.row) == (str(path), 3)
+    assert (info.value.source, info.value.line, info.value.row) == (str(path), 4, None)
+
+
+def test_read_orders_bad_row_of_a_parquet_file_names_the_row(tmp_path):
+    # a parquet file has no lines: its rows count from 1
+    table = pa.table({"symbol": ["AAPL", "AAPL"], "date": ["2019-02-12", "2019-02-12"], "side": ["buy", "hold"],
+                      "quantity": [10.0, 10.0], "start": ["10:00", "10:00"]})
+    pq.write_table(table, tmp_path / "orders.parquet")
+    with pytest.raises(OrderError, match=r"orders\.parquet, row 2: side must be 'buy' or 'sell'") as info:
+        read_orders(tmp_path / "orders.parquet")
+    assert (info.value.line, info.value.row) == (None, 2)
 
 
 def test_read_orders_missing_columns(write_orders_csv):
