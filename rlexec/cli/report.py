@@ -5,9 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rlexec.evaluation.html_report import build_report
-from rlexec.evaluation.run_folders import require_run_folder
-from rlexec.provenance import write_atomic
 
 
 def add_parser(subparsers) -> None:
@@ -23,6 +20,10 @@ def add_parser(subparsers) -> None:
 
 
 def write_report(run_dir: str | Path) -> Path:
+    from rlexec.evaluation.html_report import build_report  # imported here: --help stays fast
+    from rlexec.evaluation.run_folders import require_run_folder
+    from rlexec.provenance import write_atomic
+
     run_dir = require_run_folder(run_dir)
     page = build_report(run_dir)
     return write_atomic(run_dir / "report.html", lambda tmp: tmp.write_text(page, encoding="utf-8"))
