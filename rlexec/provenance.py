@@ -7,10 +7,11 @@ import hashlib
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
-from importlib import metadata
 from collections.abc import Callable
+from importlib import metadata
 from pathlib import Path
 
 PACKAGES = ("rlexec", "numpy", "pyarrow", "gymnasium", "numba", "torch", "ray", "matplotlib")
@@ -62,17 +63,47 @@ def run_record(config: dict, seed: int) -> dict:
     }
 
 
+# Run and sweep names become folder names under the output root: plain names only, never a path.
+PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+PLAIN_NAME_RULE = "letters, digits, '.', '_' and '-', starting with a letter or digit, no '..'"
+
+
+def is_plain_name(name: object) -> bool:
+    return isinstance(name, str) and PLAIN_NAME.fullmatch(name) is not None and ".." not in name
+
+
+def inside(root: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """``path`` resolved, after checking that it lies strictly inside ``root`` (links resolved too).
+
+    Called before rlexec writes or deletes run outputs, so that no name can send it elsewhere.
+    """
+    from rlexec.errors import ConfigError
+
+    root_resolved, resolved = Path(root).resolve(), Path(path).resolve()
+    if resolved == root_resolved or not resolved.is_relative_to(root_resolved):
+        raise ConfigError(f"{path}: outside the output folder {root}; refusing to write or delete there")
+    return resolved
+
+
 def new_run_dir(base: str | os.PathLike, kind: str, config: dict) -> Path:
-    """``base/kind/<UTC time>-<config hash>``, created empty; never reuses an existing folder."""
+    """``base/kind/<UTC time>-<config hash>``, created empty; never reuses an existing folder.
+
+    The folder is created exclusively, so processes starting at once into the same ``base`` each
+    get their own (``-1``, ``-2``, ... on a collision).
+    """
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
     root = Path(base) / kind
-    candidate = root / f"{stamp}-{config_hash(config)}"
-    suffix = 1
-    while candidate.exists():
-        candidate = root / f"{stamp}-{config_hash(config)}-{suffix}"
-        suffix += 1
-    candidate.mkdir(parents=True)
-    return candidate
+    inside(base, root)
+    root.mkdir(parents=True, exist_ok=True)
+    name = f"{stamp}-{config_hash(config)}"
+    for suffix in range(10_000):
+        candidate = root / (name if suffix == 0 else f"{name}-{suffix}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        return candidate
+    raise FileExistsError(f"{root}: no free run folder name for {name}")
 
 
 def write_atomic(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:

@@ -14,9 +14,15 @@ def add_parser(subparsers) -> None:
         description="Train ppo / opd / qlearning from a YAML config (see configs/). Checkpoints, progress and "
         "provenance go to <out>/train/<name>/<time>-<hash>/. With RAY_ADDRESS set, attach to that cluster.",
     )
-    p.add_argument("config", help="training YAML (sections named after RLlib's AlgorithmConfig methods)")
+    p.add_argument("config", nargs="?",
+                   help="training YAML (sections named after RLlib's AlgorithmConfig methods); with --resume RUN_DIR "
+                   "it may be left out: the run goes on with the config it trained with")
     p.add_argument("--resume", nargs="?", const="latest", metavar="RUN_DIR",
-                   help="continue from the last checkpoint of RUN_DIR (default: the newest run of this config's name)")
+                   help="continue from the last checkpoint of RUN_DIR (default: the newest run of this config's name); "
+                   "a config that differs from the run's in more than stop / checkpoint settings is refused")
+    p.add_argument("--force-config", action="store_true",
+                   help="with --resume: train on with a config that differs from the run's; it is recorded as "
+                   "config.resumed_<iteration>.yaml in the run folder")
     p.add_argument("--local", action="store_true",
                    help="debug: a small private Ray, sampling in the driver process (no remote env runners)")
     p.add_argument("--out", default="runs", help="base folder for run outputs (default ./runs)")
@@ -47,11 +53,17 @@ _SCIENTIFIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 def run(args: argparse.Namespace) -> int:
-    from rlexec.training.runner import latest_run, train
+    from rlexec.errors import ConfigError
+    from rlexec.training.runner import latest_run, recorded_config, train
     from rlexec.training.spec import TrainSpec
 
     console = make_console()
-    spec = TrainSpec.from_yaml(args.config)
+    if args.config is None and args.resume in (None, "latest"):
+        raise ConfigError("train: give a training YAML, or --resume RUN_DIR to continue a run with its own config")
+    if args.force_config and not args.resume:
+        raise ConfigError("train: --force-config only applies with --resume")
+    config_file = args.config if args.config is not None else recorded_config(args.resume)
+    spec = TrainSpec.from_yaml(config_file)
     overrides = parse_overrides(args.set)
     if args.seed is not None:
         overrides["seed"] = args.seed
@@ -65,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
         figures = "  ".join(f"{k}={v:.4g}" for k, v in line.items() if k != "iteration" and isinstance(v, float))
         console.print(f"[bold]iter {line['iteration']}[/bold]  {figures}", highlight=False)
 
-    console.print(f"training [bold]{spec.algorithm}[/bold] ({spec.name}) from {args.config}, seed {spec.seed}")
-    run_dir = train(spec, out=args.out, resume=resume, local=args.local, on_iteration=report)
+    console.print(f"training [bold]{spec.algorithm}[/bold] ({spec.name}) from {config_file}, seed {spec.seed}")
+    run_dir = train(spec, out=args.out, resume=resume, local=args.local, on_iteration=report,
+                    force_config=args.force_config)
     console.print(f"run folder: {run_dir}")
     return 0

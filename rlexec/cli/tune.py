@@ -9,12 +9,13 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "tune", help="run a Ray Tune sweep over a training config",
         description="Sweep hyper-parameters of a training config with the searcher and scheduler named in the "
-        "sweep YAML. An interrupted sweep resumes from where it stopped when run again.",
+        "sweep YAML. An interrupted sweep resumes from where it stopped when run again; a sweep YAML edited since "
+        "is refused (use --restart, or a new name).",
     )
     p.add_argument("sweep", help="sweep YAML (tune_configs/)")
     p.add_argument("--out", default="runs", help="base folder (default ./runs); results in <out>/tune/<name>")
     p.add_argument("--local", action="store_true", help="small private Ray, trials sample in their own process")
-    p.add_argument("--restart", action="store_true", help="discard an earlier, interrupted sweep of the same name")
+    p.add_argument("--restart", action="store_true", help="discard an earlier sweep of the same name (<out>/tune/<name>) and start afresh")
     p.set_defaults(func=run)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -12,18 +13,18 @@ from matplotlib.ticker import FuncFormatter
 
 from rlexec.market.config import NS_PER_SECOND
 from rlexec.market.simulate import SimulationResult
+from rlexec.provenance import write_atomic
 
 HOUR_NS = 3600 * NS_PER_SECOND
 
 
 def write_simulation(result: SimulationResult, out_dir: str | Path) -> dict[str, Path]:
-    """Write ``tape.parquet``, ``book.parquet``, ``minute_bars.parquet`` and ``day.png``."""
+    """Write ``tape.parquet``, ``book.parquet``, ``minute_bars.parquet`` and ``day.png``, each whole or not at all."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {name: out / f"{name}.parquet" for name in ("tape", "book", "minute_bars")}
-    pq.write_table(result.tape, paths["tape"])
-    pq.write_table(result.book, paths["book"])
-    pq.write_table(result.minute_bars, paths["minute_bars"])
+    for name, table in (("tape", result.tape), ("book", result.book), ("minute_bars", result.minute_bars)):
+        write_atomic(paths[name], partial(pq.write_table, table))
     paths["day"] = out / "day.png"
     plot_day(result, paths["day"])
     return paths
@@ -40,7 +41,8 @@ def _clock_label(hours: float, _position: int) -> str:
 
 def plot_day(result: SimulationResult, path: str | Path) -> None:
     """Write :func:`day_figure` as a PNG."""
-    day_figure(result).savefig(path, dpi=110)
+    fig = day_figure(result)
+    write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))  # a PNG, written whole
 
 
 def day_figure(result: SimulationResult) -> Figure:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 from rlexec.errors import RlexecError
@@ -29,7 +30,13 @@ class CheckpointError(RlexecError):
 
 def latest_checkpoint(path: str | os.PathLike) -> Path:
     """The algorithm checkpoint a path means: a checkpoint, a run folder (its latest), a checkpoints
-    folder, or a folder of runs such as ``runs/train/<name>`` (the newest run's latest)."""
+    folder, or a folder of runs such as ``runs/train/<name>`` (the newest run's latest).
+
+    ``latest.json`` must name an ``iter_N`` folder of its own checkpoints folder. When the folder it
+    names is gone (a run killed while replacing it), the newest complete checkpoint is taken: the
+    ``iter_N`` folders, and ``iter_N.replaced`` (a complete one set aside while being replaced) where
+    no ``iter_N`` is left.
+    """
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: no such checkpoint or run folder")
@@ -40,20 +47,25 @@ def latest_checkpoint(path: str | os.PathLike) -> Path:
     if runs and not (path / "checkpoints").is_dir():  # a folder of runs (runs/train/<name>): the newest run
         path = runs[-1]
     folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
+    checkpoint_name = re.compile(r"iter_(\d+)")
     marker = folder / LATEST
     if marker.exists():
         try:
             name = json.loads(marker.read_text())["path"]
         except (ValueError, KeyError, TypeError):
             raise CheckpointError(f"{marker}: corrupt checkpoint marker (expected JSON with 'path')") from None
-        candidate = folder / name
-        if not candidate.is_dir():
-            raise CheckpointError(f"{marker}: names {name}, which does not exist")
-        return candidate
-    complete = sorted(p for p in folder.glob("iter_[0-9]*") if p.is_dir() and not p.name.endswith(".partial"))
+        if not isinstance(name, str) or not checkpoint_name.fullmatch(name):
+            raise CheckpointError(f"{marker}: names {name!r}, not a checkpoint folder (iter_N) of {folder}")
+        if (folder / name).is_dir():
+            return folder / name
+    complete: dict[int, Path] = {}
+    for candidate in folder.iterdir() if folder.is_dir() else []:
+        match = checkpoint_name.fullmatch(candidate.name.removesuffix(".replaced"))
+        if match and candidate.is_dir() and (candidate.name == match[0] or int(match[1]) not in complete):
+            complete[int(match[1])] = candidate
     if not complete:
         raise CheckpointError(f"{path}: no complete checkpoint in it")
-    return complete[-1]
+    return complete[max(complete)]
 
 
 def trained_run(path: str | os.PathLike) -> tuple[Path, dict]:

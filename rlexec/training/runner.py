@@ -3,6 +3,7 @@
 Run folder (``<out>/train/<name>/<UTC time>-<config hash>/``)::
 
     config.yaml        the spec as run (paths made absolute)
+    config.resumed_N.yaml  the spec a ``--resume`` at iteration N went on with, where it differs
     run.json           config, seed, package versions, git commit, command, host, Ray address
     progress.jsonl     one line of figures per training iteration (appended, never rewritten)
     checkpoints/       iter_NNNNNN/ (RLlib layout) + latest.json
@@ -51,6 +52,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import time
 from collections.abc import Callable
 from functools import partial
@@ -61,8 +63,12 @@ import numpy as np
 import yaml
 
 from rlexec.errors import ConfigError
-from rlexec.provenance import new_run_dir, run_record, write_json_atomic
-from rlexec.training.checkpoints import latest_checkpoint, restore_algorithm, save_checkpoint
+from rlexec.provenance import new_run_dir, run_record, write_atomic, write_json_atomic
+from rlexec.training.checkpoints import (
+    latest_checkpoint,
+    restore_algorithm,
+    save_checkpoint,
+)
 from rlexec.training.spec import TrainSpec, build_algorithm_config
 
 # Figures copied from RLlib's nested result into progress.jsonl (missing ones are skipped). Every
@@ -82,6 +88,13 @@ PROGRESS_KEYS = {
     "env_runner_restarts": ("fault_tolerance", "num_remote_worker_restarts"),  # RLlib 2.60 result keys
     "healthy_env_runners": ("fault_tolerance", "num_healthy_workers"),
 }
+
+
+CONFIG = "config.yaml"
+_RESUMED_CONFIG = re.compile(r"config\.resumed_(\d+)\.yaml")
+# Settings that say how long a run goes on and how it keeps checkpoints, not what an iteration
+# computes: a resume may change them (training longer is what --resume is for).
+RUN_LENGTH_KEYS = ("stop", "checkpoint_frequency", "keep_checkpoints")
 
 
 def init_ray(*, local: bool) -> str:
@@ -109,30 +122,40 @@ def train(
     resume: str | os.PathLike | None = None,
     local: bool = False,
     on_iteration: Callable[[dict[str, Any]], None] | None = None,
+    force_config: bool = False,
 ) -> Path:
-    """Train until ``spec.stop``; returns the run folder. ``resume``: a run folder to continue."""
-    where = init_ray(local=local)
-    config = build_algorithm_config(spec, local=local)
+    """Train until ``spec.stop``; returns the run folder.
 
+    ``resume``: a run folder to continue. ``spec`` must then match the config the run last trained
+    with (:func:`recorded_config`) except in :data:`RUN_LENGTH_KEYS`, unless ``force_config``; a
+    ``spec`` that differs at all is recorded as ``config.resumed_<iteration>.yaml``.
+    """
     if resume is not None:
         run_dir = Path(resume)
+        changed = changed_settings(spec, recorded_config(run_dir), force=force_config)
         checkpoint = latest_checkpoint(run_dir)
-        if not (run_dir / "config.yaml").exists():
-            raise ConfigError(f"{run_dir}: not an rlexec run folder (no config.yaml); pass the run folder to --resume")
-    else:
+    where = init_ray(local=local)
+    config = build_algorithm_config(spec, local=local)
+    if resume is None:
         run_dir = new_run_dir(out, f"train/{spec.name}", spec.to_dict())
-        (run_dir / "config.yaml").write_text(yaml.safe_dump(spec.to_dict(), sort_keys=False))
+        write_atomic(run_dir / CONFIG, lambda tmp: tmp.write_text(yaml.safe_dump(spec.to_dict(), sort_keys=False)))
         record = run_record(spec.to_dict(), spec.seed)
         record.update({"ray": where, "source": spec.source})
         write_json_atomic(record, run_dir / "run.json")
 
     algo = config.build_algo()
     try:
+        saved = None  # the newest checkpoint of this run, and its iteration
         if resume is not None:
-            restore_algorithm(algo, checkpoint)
+            saved = restore_algorithm(algo, checkpoint), algo.iteration
             complete_restore(algo)
-            _append(run_dir / "progress.jsonl", {"event": "resumed", "checkpoint": checkpoint.name,
-                                                  "iteration": algo.iteration, "ray": where})
+            event = {"event": "resumed", "checkpoint": checkpoint.name, "iteration": algo.iteration, "ray": where}
+            if changed:
+                resumed_config = run_dir / f"config.resumed_{algo.iteration:06d}.yaml"
+                text = yaml.safe_dump(spec.to_dict(), sort_keys=False)
+                write_atomic(resumed_config, lambda tmp: tmp.write_text(text))
+                event.update({"config": resumed_config.name, "changed": changed})
+            _append(run_dir / "progress.jsonl", event)
         started = time.monotonic()
         result: dict[str, Any] = {}
         while not should_stop(spec.stop, algo.iteration, result, time.monotonic() - started):
@@ -143,9 +166,11 @@ def train(
             if on_iteration is not None:
                 on_iteration(line)
             if spec.checkpoint_frequency and algo.iteration % spec.checkpoint_frequency == 0:
-                save_checkpoint(algo, run_dir, algo.iteration, spec.keep_checkpoints)
-        final = save_checkpoint(algo, run_dir, algo.iteration, spec.keep_checkpoints)
-        summary = {"iterations": algo.iteration, "checkpoint": str(final), "last": progress_line(result, algo.iteration)}
+                saved = save_checkpoint(algo, run_dir, algo.iteration, spec.keep_checkpoints), algo.iteration
+        if saved is None or saved[1] != algo.iteration:  # never save one iteration twice
+            saved = save_checkpoint(algo, run_dir, algo.iteration, spec.keep_checkpoints), algo.iteration
+        summary = {"iterations": algo.iteration, "checkpoint": str(saved[0]),
+                   "last": progress_line(result, algo.iteration)}
         hook = spec.algorithm_entry().load_after_training()
         if hook is not None:
             summary["after_training"] = hook(algo, run_dir)
@@ -153,6 +178,39 @@ def train(
     finally:
         algo.stop()
     return run_dir
+
+
+def recorded_config(run_dir: str | os.PathLike) -> Path:
+    """The config a run last trained with: its newest ``config.resumed_<iteration>.yaml``, else ``config.yaml``."""
+    run_dir = Path(run_dir)
+    if not (run_dir / CONFIG).is_file():
+        raise ConfigError(f"{run_dir}: not an rlexec run folder (no {CONFIG}); pass the run folder to --resume")
+    resumed = sorted((int(match[1]), path) for path in run_dir.iterdir()
+                     if (match := _RESUMED_CONFIG.fullmatch(path.name)))
+    return resumed[-1][1] if resumed else run_dir / CONFIG
+
+
+def changed_settings(spec: TrainSpec, recorded: Path, *, force: bool = False) -> list[str]:
+    """Dotted keys in which ``spec`` differs from the ``recorded`` config of the run it resumes.
+
+    A change outside :data:`RUN_LENGTH_KEYS` would train the rest of the run on other settings than
+    its start: refused unless ``force``.
+    """
+    changed = _changed_keys(TrainSpec.from_yaml(recorded).to_dict(), spec.to_dict())
+    refused = [key for key in changed if key.split(".")[0] not in RUN_LENGTH_KEYS]
+    if refused and not force:
+        raise ConfigError(
+            f"{spec.source}: differs from the config the run trained with ({recorded}) in {', '.join(refused)}; "
+            f"resume with the run's own config (`rlexec train --resume {recorded.parent}`), or pass --force-config "
+            "to train on with the new settings (recorded as config.resumed_<iteration>.yaml)")
+    return changed
+
+
+def _changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [changed for key in sorted(set(old) | set(new), key=str)
+                for changed in _changed_keys(old.get(key), new.get(key), f"{prefix}{key}.")]
+    return [] if old == new else [prefix.rstrip(".")]
 
 
 def complete_restore(algo) -> None:

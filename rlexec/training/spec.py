@@ -4,7 +4,7 @@ The file's sections are named after the ``AlgorithmConfig`` builder methods and 
 keyword arguments, so RLlib's own documentation is the reference for every key::
 
     algorithm: opd                 # a name in rlexec.algorithms.registry, or "package.module:ConfigClass"
-    name: opd_student              # run folder name
+    name: opd_student              # run folder name: letters, digits, . _ - (no path)
     seed: 42
     stop: {training_iterations: 50}        # and/or env_steps, time_s
     checkpoint_frequency: 10               # iterations between checkpoints (0: only at the end)
@@ -32,9 +32,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rlexec.algorithms.registry import AlgorithmEntry, get_algorithm, get_module, resolve
+from rlexec.algorithms.registry import (
+    AlgorithmEntry,
+    get_algorithm,
+    get_module,
+    resolve,
+)
 from rlexec.configs import read_yaml_mapping
 from rlexec.errors import ConfigError
+from rlexec.provenance import PLAIN_NAME_RULE, is_plain_name
 
 RLLIB_SECTIONS = ("environment", "env_runners", "training", "learners", "rl_module", "fault_tolerance",
                   "evaluation", "reporting", "resources")
@@ -83,7 +89,7 @@ class TrainSpec:
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ConfigError(f"{source}: {key} must be a non-negative integer, got {value!r}")
         return cls(
-            algorithm=algorithm, name=str(data.get("name") or algorithm), seed=int(data.get("seed", 0)), stop=stop,
+            algorithm=algorithm, name=run_name(data.get("name"), _default_name(algorithm), source), seed=int(data.get("seed", 0)), stop=stop,
             checkpoint_frequency=int(data.get("checkpoint_frequency", 10)),
             keep_checkpoints=int(data.get("keep_checkpoints", 3)) or 1, sections=sections, source=source,
         )
@@ -141,6 +147,22 @@ class TrainSpec:
 
     def algorithm_entry(self) -> AlgorithmEntry:
         return get_algorithm(self.algorithm, self.source)
+
+
+def run_name(name: Any, default: str, source: str, key: str = "name") -> str:
+    """A run or sweep name (a folder under the output root): ``default`` if unset, else a plain name."""
+    if name is None or name == "":
+        name = default
+    if isinstance(name, int) and not isinstance(name, bool):  # YAML reads `name: 2024` as a number
+        name = str(name)
+    if not is_plain_name(name):
+        raise ConfigError(f"{source}: {key} must be a plain name ({PLAIN_NAME_RULE}), got {name!r}")
+    return name
+
+
+def _default_name(algorithm: str) -> str:
+    # "package.module:ConfigClass" names its run after the class
+    return algorithm.rpartition(":")[2]
 
 
 def build_algorithm_config(spec: TrainSpec, *, local: bool = False):

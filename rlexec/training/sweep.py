@@ -37,11 +37,15 @@ whose metric is an RLlib return refuses a swept ``environment`` key, unless the 
 
 Trials checkpoint through Tune, so a sweep whose driver was killed resumes (``Tuner.restore``) when
 the same command runs again: finished trials are kept, unfinished ones continue from their last
-checkpoint.
+checkpoint. Tune restores the settings the experiment started with, so a sweep file edited since
+is refused (``rlexec_run.json`` records the hash of :meth:`SweepSpec.settings`): ``--restart``
+discards the earlier experiment, or a new ``name`` starts another. The experiment folder is
+``<out>/tune/<name>``, the name a plain one, never a path.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import time
@@ -51,7 +55,7 @@ from typing import Any
 
 from rlexec.configs import read_yaml_mapping
 from rlexec.errors import ConfigError
-from rlexec.training.spec import TrainSpec
+from rlexec.training.spec import TrainSpec, run_name
 
 DOMAINS = ("choice", "uniform", "loguniform", "randint", "quniform")
 SEARCHERS = ("optuna", "random")
@@ -62,6 +66,8 @@ SCORE_KEYS = ("metric", "split", "part", "num_orders", "seed")
 ENV_PREFIX = "environment."
 ENV_CONFIG_PREFIX = "environment.env_config."
 SCORED_EXECUTION_SWEEPABLE = "environment.env_config.execution.reward."
+RECORD = "rlexec_run.json"
+SETTINGS_HASH = "settings_hash"  # in RECORD: config_hash(SweepSpec.settings()) of the sweep that started it
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -189,12 +195,21 @@ class SweepSpec:
         if mode not in ("max", "min"):
             raise ConfigError(f"{source}: mode must be 'max' or 'min'")
         return cls(
-            name=str(data.get("name") or Path(path).stem), base=base, param_space=space, score=score,
+            name=run_name(data.get("name"), Path(path).stem, source), base=base, param_space=space, score=score,
             metric=metric, mode=mode,
             num_samples=int(data.get("num_samples", 4)), max_concurrent=int(data.get("max_concurrent", 2)),
             search=search, scheduler=scheduler, checkpoint_frequency=int(data.get("checkpoint_frequency", 2)),
             source=source,
         )
+
+
+    def settings(self) -> dict[str, Any]:
+        """What decides the sweep's trials and their ranking (not where its file lies): hashed to tell
+        a rerun of the same sweep from an edited one."""
+        return {"base": self.base.to_dict(), "param_space": self.param_space,
+                "score": asdict(self.score) if self.score else None, "metric": self.metric, "mode": self.mode,
+                "num_samples": self.num_samples, "max_concurrent": self.max_concurrent, "search": self.search,
+                "scheduler": self.scheduler, "checkpoint_frequency": self.checkpoint_frequency}
 
 
 def tune_domain(spec: dict[str, Any]):
@@ -258,22 +273,32 @@ def run_sweep(sweep: SweepSpec, *, out: str | os.PathLike = "runs", local: bool 
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, MedianStoppingRule
     from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
 
-    from rlexec.provenance import run_record, write_json_atomic
+    from rlexec.provenance import (
+        config_hash,
+        inside,
+        run_record,
+        write_atomic,
+        write_json_atomic,
+    )
     from rlexec.training.runner import init_ray
 
-    init_ray(local=local)
     storage = Path(out).resolve() / "tune"
-    experiment = storage / sweep.name
+    experiment = inside(storage, storage / sweep.name)
+    if restart and experiment.exists():
+        import shutil
+
+        shutil.rmtree(experiment)
+    settings_hash = config_hash(sweep.settings())
+    restore = tune.Tuner.can_restore(str(experiment))
+    if restore:  # Tune would restore the experiment's settings, whatever the sweep file says now
+        _check_same_sweep(sweep, experiment, settings_hash)
+    init_ray(local=local)
     trainable = tune.with_resources(
         tune.with_parameters(trial_trainable, base=sweep.base, checkpoint_every=sweep.checkpoint_frequency,
                              score=sweep.score),
         _trial_resources(sweep.base),
     )
-    if experiment.exists() and restart:
-        import shutil
-
-        shutil.rmtree(experiment)
-    if tune.Tuner.can_restore(str(experiment)):
+    if restore:
         if console is not None:
             console.print(f"resuming the interrupted sweep in {experiment}")
         tuner = tune.Tuner.restore(str(experiment), trainable=trainable, resume_unfinished=True, resume_errored=True)
@@ -301,14 +326,13 @@ def run_sweep(sweep: SweepSpec, *, out: str | os.PathLike = "runs", local: bool 
                                       checkpoint_config=tune.CheckpointConfig(num_to_keep=2)),
         )
         experiment.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(run_record({"sweep": sweep.source, "base": sweep.base.to_dict(),
-                                      "param_space": sweep.param_space, "metric": sweep.metric,
-                                      "score": asdict(sweep.score) if sweep.score else None, "search": sweep.search,
-                                      "scheduler": sweep.scheduler}, sweep.base.seed), experiment / "rlexec_run.json")
+        record = run_record({"sweep": sweep.source, **sweep.settings()}, sweep.base.seed)
+        record[SETTINGS_HASH] = settings_hash
+        write_json_atomic(record, experiment / RECORD)
     results = tuner.fit()
     best = results.get_best_result(metric=sweep.metric, mode=sweep.mode)
     table = results.get_dataframe()
-    table.to_csv(experiment / "trials.csv", index=False)
+    write_atomic(experiment / "trials.csv", lambda tmp: table.to_csv(tmp, index=False))
     summary = {
         "experiment": str(experiment),
         "trials": len(results),
@@ -319,6 +343,21 @@ def run_sweep(sweep: SweepSpec, *, out: str | os.PathLike = "runs", local: bool 
     }
     write_json_atomic(summary, experiment / "best.json")
     return summary
+
+
+def _check_same_sweep(sweep: SweepSpec, experiment: Path, settings_hash: str) -> None:
+    """Refuse to restore an experiment that was started with other settings than ``sweep``'s."""
+    record_file = experiment / RECORD
+    try:
+        recorded = json.loads(record_file.read_text()).get(SETTINGS_HASH)
+    except (OSError, ValueError, AttributeError):
+        recorded = None
+    if recorded != settings_hash:
+        started = f"settings {recorded}" if recorded else "settings it does not record"
+        raise ConfigError(
+            f"{sweep.source}: the sweep {sweep.name!r} in {experiment} was started with other settings "
+            f"({record_file}: {started}; {sweep.source}: settings {settings_hash}); run it with --restart to "
+            "discard the earlier sweep, or give this one a new name")
 
 
 def _trial_resources(base: TrainSpec):

@@ -331,6 +331,72 @@ def test_tiny_sweep_finishes_with_best_and_trials(ray_session, tmp_path):
     assert len(trial_dirs(experiment)) == 2
 
 
+def start_sweep(path: Path, out: Path, log: Path) -> subprocess.Popen:
+    """``rlexec tune PATH --local`` in a session of its own, so that its Ray dies with it."""
+    env = {**os.environ, "RAY_DEDUP_LOGS": "0", "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(REPO)}
+    env.pop("RAY_ADDRESS", None)
+    command = [sys.executable, "-m", "rlexec.cli.main", "tune", str(path), "--local", "--out", str(out)]
+    with open(log, "w") as f:
+        return subprocess.Popen(command, stdout=f, stderr=subprocess.STDOUT, start_new_session=True, env=env)
+
+
+def kill_session(process: subprocess.Popen) -> None:
+    """SIGKILL the driver and everything of its Ray (the whole process group)."""
+    for _ in range(2):  # again after a pause: what the dying Ray started meanwhile
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait(timeout=30)
+        time.sleep(1)
+
+
+TINY_PPO = {  # a few seconds a trial: PPO on the shipped sample, 64 steps an iteration
+    "algorithm": "ppo", "name": "tiny", "seed": 3, "checkpoint_frequency": 1,
+    "environment": {"env": "bar", "env_config": {"split": {"preset": "sample"}, "part": "train"}},
+    "env_runners": {"num_env_runners": 0, "num_envs_per_env_runner": 2},
+    "training": {"train_batch_size_per_learner": 64, "minibatch_size": 32, "num_epochs": 1},
+    "rl_module": {"module": "default", "model_config": {"fcnet_hiddens": [8]}},
+}
+
+
+def test_killed_sweep_driver_loses_and_reruns_no_trial(tmp_path):
+    """Kill the driver once the first trial has finished and the second has begun; the same command
+    again finishes the sweep: the finished trial is not rerun, the other goes on from its checkpoint."""
+    base = tmp_path / "tiny_ppo.yaml"
+    base.write_text(yaml.safe_dump(TINY_PPO))
+    path = sweep_yaml(tmp_path, "killed", base=str(base), overrides=None, score=None, metric="episode_return_mean",
+                      param_space={"training.lr": {"choice": [1.0e-4, 1.0e-3]}}, num_samples=2, max_concurrent=1,
+                      search={"algorithm": "random", "seed": 0}, scheduler={"type": "fifo"},
+                      stop={"training_iterations": 3})
+    out = tmp_path / "runs"
+    experiment = out / "tune" / "killed"
+    first = start_sweep(path, out, tmp_path / "first.log")
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and first.poll() is None:
+            counts = [len(result_lines(t)) for t in trial_dirs(experiment)] if experiment.is_dir() else []
+            if len(counts) == 2 and max(counts) == 3 and min(counts) >= 1:  # one finished, the other begun
+                break
+            time.sleep(0.2)
+        assert first.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
+    finally:
+        kill_session(first)
+    before = {t.name: result_lines(t) for t in trial_dirs(experiment)}
+    assert max(map(len, before.values())) == 3, "no trial had finished: " + str(before)
+    assert not (experiment / "best.json").exists()
+
+    second = start_sweep(path, out, tmp_path / "second.log")
+    assert second.wait(timeout=180) == 0, (tmp_path / "second.log").read_text()[-3000:]
+    assert "resuming the interrupted sweep" in (tmp_path / "second.log").read_text()
+    after = {t.name: result_lines(t) for t in trial_dirs(experiment)}
+    assert set(after) == set(before), "the same trials, none started again under a new name"
+    for name, lines in after.items():
+        assert [line["training_iteration"] for line in lines] == [1, 2, 3], (name, lines)
+        assert lines[: len(before[name])] == before[name], "results before the kill are kept as they were"
+    assert len(read_trials(experiment)) == 2 and json.loads((experiment / "best.json").read_text())["trials"] == 2
+
+
 @pytest.mark.slow
 def test_killed_sweep_resumes_where_it_stopped(tmp_path):
     """Kill the sweep driver (its whole process group) after the first trial result; rerun the same command."""

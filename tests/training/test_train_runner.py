@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import shutil
 from pathlib import Path
 
@@ -19,8 +20,6 @@ import yaml
 
 from rlexec.cli.main import main
 from rlexec.errors import ConfigError
-from rlexec.policies.trained import TrainedPolicy
-from rlexec.training import runner
 from rlexec.policies.checkpoints import (
     LATEST,
     MODULE_SUBPATH,
@@ -29,6 +28,8 @@ from rlexec.policies.checkpoints import (
     load_module,
     module_checkpoint,
 )
+from rlexec.policies.trained import TrainedPolicy
+from rlexec.training import runner
 from rlexec.training.spec import TrainSpec, build_algorithm_config
 
 MID = "default_policy"
@@ -281,8 +282,112 @@ def test_resume_continues_from_the_last_checkpoint(trained_run, tiny_yaml, tmp_p
     assert sorted(p.name for p in (run_dir / "checkpoints").glob("iter_*")) == [
         "iter_000002", "iter_000003", "iter_000004"]  # keep_checkpoints: 3
     assert (run_dir / "run.json").read_bytes() == run_json
+    # what the resumed part ran with: the config, 4 iterations instead of 2
+    assert lines[2]["config"] == "config.resumed_000002.yaml" and lines[2]["changed"] == ["stop.training_iterations"]
+    assert yaml.safe_load((run_dir / "config.resumed_000002.yaml").read_text()) == {
+        **yaml.safe_load((run_dir / "config.yaml").read_text()), "stop": {"training_iterations": 4}}
     after = load_module(run_dir).state_dict()
     assert any(not torch.equal(saved[k], after[k]) for k in saved), "training went on after the resume"
+
+
+class ReplaceCounter:
+    """``os.replace`` that fails, as a kill would stop it, when a checkpoint folder is moved in a second time."""
+
+    def __init__(self):
+        self.moved_in: list[str] = []
+        self.real = os.replace
+
+    def __call__(self, src, dst):
+        if Path(src).name.endswith(".partial") and Path(dst).name.startswith("iter_"):
+            if Path(dst).name in self.moved_in:
+                raise OSError(f"killed while replacing {Path(dst).name}")
+            self.moved_in.append(Path(dst).name)
+        return self.real(src, dst)
+
+
+def test_each_iteration_is_saved_once_and_resume_goes_on_with_the_runs_own_config(
+        ray_session, tiny_yaml, tmp_path, monkeypatch, capsys):
+    """The last iteration (a multiple of checkpoint_frequency) was saved again at the end of every run,
+    deleting the complete checkpoint first: a kill in between left ``latest.json`` naming nothing."""
+    out = tmp_path / "runs"
+    replace = ReplaceCounter()
+    monkeypatch.setattr(os, "replace", replace)
+    assert main(["train", str(tiny_yaml), "--local", "--out", str(out)]) == 0
+    monkeypatch.undo()
+    assert replace.moved_in == ["iter_000001", "iter_000002"]
+    run_dir = only_run(out, "tiny")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["checkpoint"] == str(run_dir / "checkpoints" / "iter_000002")
+
+    # --resume RUN without a config goes on with the run's own config; --set changes how long
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run_dir), "--local", "--set", "stop.training_iterations=3"]) == 0
+    assert f"from {run_dir / 'config.yaml'}" in " ".join(capsys.readouterr().out.split())
+    lines = read_progress(run_dir)
+    assert [line["iteration"] for line in lines] == [1, 2, 2, 3]
+    assert lines[2]["changed"] == ["stop.training_iterations"]
+    assert json.loads((run_dir / "checkpoints" / LATEST).read_text())["iteration"] == 3
+    assert main(["train", "--resume", "--local", "--out", str(out)]) == 2
+    assert "give a training YAML, or --resume RUN_DIR" in capsys.readouterr().err
+
+
+def test_resume_refuses_a_changed_config_unless_forced_and_records_it(trained_run, tiny_yaml, tmp_path, capsys):
+    out = tmp_path / "runs"
+    run_dir = out / "train" / "tiny" / trained_run.name
+    shutil.copytree(trained_run, run_dir)
+    before = digest(run_dir)
+    faster = write_yaml(tmp_path / "faster.yaml", {**TINY, "training": {**TINY["training"], "lr": 1.0e-2}})
+
+    assert main(["train", str(faster), "--local", "--out", str(out), "--resume"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert err.startswith(f"rlexec: error: {faster}: differs from the config the run trained with "
+                          f"({run_dir / 'config.yaml'}) in training.lr;")
+    assert "--force-config" in err
+    assert main(["train", "--resume", str(run_dir), "--local", "--seed", "8"]) == 2
+    assert "in seed;" in capsys.readouterr().err
+    assert main(["train", str(faster), "--local", "--out", str(out), "--force-config"]) == 2
+    assert "--force-config only applies with --resume" in capsys.readouterr().err
+    assert digest(run_dir) == before, "a refused resume changes nothing"
+
+    assert main(["train", str(faster), "--local", "--out", str(out), "--resume", "--force-config",
+                 "--set", "stop.training_iterations=3"]) == 0
+    lines = read_progress(run_dir)
+    assert lines[2]["event"] == "resumed" and lines[2]["config"] == "config.resumed_000002.yaml"
+    assert lines[2]["changed"] == ["stop.training_iterations", "training.lr"]
+    resumed = yaml.safe_load((run_dir / "config.resumed_000002.yaml").read_text())
+    assert resumed["training"]["lr"] == 1.0e-2 and resumed["stop"] == {"training_iterations": 3}
+    assert lines[3]["iteration"] == 3 and lines[3]["default_optimizer_learning_rate"] == pytest.approx(1.0e-2)
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["training"]["lr"] == 1.0e-4, "the start, as it was"
+    # the run now trains with the forced config: the one it started with is the changed one
+    assert runner.recorded_config(run_dir) == run_dir / "config.resumed_000002.yaml"
+    assert main(["train", str(tiny_yaml), "--local", "--out", str(out), "--resume",
+                 "--set", "stop.training_iterations=3"]) == 2
+    assert "config.resumed_000002.yaml) in training.lr;" in " ".join(capsys.readouterr().err.split())
+
+
+def test_resume_after_a_kill_while_replacing_a_checkpoint(trained_run, tmp_path, monkeypatch):
+    """Killed between setting the complete ``iter_000002`` aside and moving its replacement in."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained_run, run_dir)
+    checkpoints = run_dir / "checkpoints"
+
+    class CopyOfIteration2:
+        def save_to_path(self, path):
+            shutil.copytree(checkpoints / "iter_000002", path)
+
+    replace = ReplaceCounter()
+    replace.moved_in.append("iter_000002")
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(OSError, match="killed while replacing iter_000002"):
+        runner.save_checkpoint(CopyOfIteration2(), run_dir, 2)
+    monkeypatch.undo()
+    assert not (checkpoints / "iter_000002").exists() and (checkpoints / "iter_000002.replaced").is_dir()
+
+    assert main(["train", "--resume", str(run_dir), "--local", "--set", "stop.training_iterations=3"]) == 0
+    lines = read_progress(run_dir)
+    assert lines[2] == {**lines[2], "event": "resumed", "checkpoint": "iter_000002.replaced", "iteration": 2}
+    assert lines[3]["iteration"] == 3 and lines[3]["env_steps_sampled_lifetime"] == 3 * 256
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["iter_000001", "iter_000002", "iter_000003", LATEST]
 
 
 def test_resume_without_an_earlier_run_is_an_error(ray_session, tiny_yaml, tmp_path, capsys):
@@ -325,8 +430,11 @@ def test_corrupt_or_dangling_latest_marker(trained_run, tmp_path):
     marker.write_text('{"iteration": 2, "pa')
     with pytest.raises(CheckpointError, match=f"{marker}: corrupt checkpoint marker"):
         latest_checkpoint(run_dir)
+    # a marker naming a checkpoint that is gone: the newest complete one
     marker.write_text(json.dumps({"iteration": 9, "path": "iter_000009"}))
-    with pytest.raises(CheckpointError, match="names iter_000009, which does not exist"):
+    assert latest_checkpoint(run_dir) == run_dir / "checkpoints" / "iter_000002"
+    marker.write_text(json.dumps({"iteration": 9, "path": "../../etc"}))
+    with pytest.raises(CheckpointError, match=f"{marker}: names '../../etc', not a checkpoint folder"):
         latest_checkpoint(run_dir)
     with pytest.raises(CheckpointError, match="no such checkpoint"):
         latest_checkpoint(tmp_path / "nowhere")
