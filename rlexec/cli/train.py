@@ -29,6 +29,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--seed", type=int, help="override the config's seed")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value by dotted key, YAML-typed (e.g. training.lr=3e-4); repeatable")
+    p.add_argument("--verbose", action="store_true",
+                   help="print Ray's own log messages and warnings here (default: into <run folder>/ray.log)")
     p.set_defaults(func=run)
 
 
@@ -54,6 +56,8 @@ _SCIENTIFIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 def run(args: argparse.Namespace) -> int:
     from rlexec.errors import ConfigError
+    from rlexec.training.progress import ConsoleMonitor
+    from rlexec.training.ray_logs import RayLogRouter
     from rlexec.training.runner import latest_run, recorded_config, train
     from rlexec.training.spec import TrainSpec
 
@@ -73,12 +77,12 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         resume = latest_run(args.out, spec.name) if args.resume == "latest" else args.resume
 
-    def report(line: dict) -> None:
-        figures = "  ".join(f"{k}={v:.4g}" for k, v in line.items() if k != "iteration" and isinstance(v, float))
-        console.print(f"[bold]iter {line['iteration']}[/bold]  {figures}", highlight=False)
-
     console.print(f"training [bold]{spec.algorithm}[/bold] ({spec.name}) from {config_file}, seed {spec.seed}")
-    run_dir = train(spec, out=args.out, resume=resume, local=args.local, on_iteration=report,
-                    force_config=args.force_config)
+    # One line per iteration; progress.jsonl and <run>/tb/ hold every figure. Ray's own messages go
+    # to <run>/ray.log unless --verbose (rlexec.training.ray_logs).
+    with RayLogRouter(args.out, verbose=args.verbose) as ray_log:
+        monitor = ConsoleMonitor(console, spec.stop, ray_log=ray_log)
+        run_dir = train(spec, out=args.out, resume=resume, local=args.local, monitor=monitor,
+                        force_config=args.force_config)
     console.print(f"run folder: {run_dir}")
     return 0

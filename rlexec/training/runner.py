@@ -6,6 +6,7 @@ Run folder (``<out>/train/<name>/<UTC time>-<config hash>/``)::
     config.resumed_N.yaml  the spec a ``--resume`` at iteration N went on with, where it differs
     run.json           config, seed, package versions, git commit, command, host, Ray address
     progress.jsonl     one line of figures per training iteration (appended, never rewritten)
+    tb/                TensorBoard event files of the same figures (rlexec.training.tensorboard)
     checkpoints/       iter_NNNNNN/ (RLlib layout) + latest.json
     summary.json       final figures, and what the algorithm's ``after_training`` hook returned
 
@@ -64,12 +65,10 @@ import yaml
 
 from rlexec.errors import ConfigError
 from rlexec.provenance import new_run_dir, run_record, write_atomic, write_json_atomic
-from rlexec.training.checkpoints import (
-    latest_checkpoint,
-    restore_algorithm,
-    save_checkpoint,
-)
+from rlexec.training.checkpoints import latest_checkpoint, restore_algorithm, save_checkpoint
+from rlexec.training.progress import IterationClock, TrainingMonitor
 from rlexec.training.spec import TrainSpec, build_algorithm_config
+from rlexec.training.tensorboard import ScalarWriter
 
 # Figures copied from RLlib's nested result into progress.jsonl (missing ones are skipped). Every
 # scalar the algorithm's Learner logs for the default module is copied too (``learner_metrics``), so an
@@ -82,9 +81,7 @@ PROGRESS_KEYS = {
     "env_steps_sampled_lifetime": ("env_runners", "num_env_steps_sampled_lifetime"),
     "env_steps_per_s": ("env_runners", "num_env_steps_sampled_lifetime_throughput"),
     "evaluation_return_mean": ("evaluation", "env_runners", "episode_return_mean"),
-    "time_this_iter_s": ("time_this_iter_s",),
-    "sample_time_s": ("timers", "env_runner_sampling_timer"),
-    "learn_time_s": ("timers", "learner_update_timer"),
+    "time_this_iter_s": ("time_this_iter_s",),  # RLlib's step() wall-clock; the parts: rlexec.training.progress
     "env_runner_restarts": ("fault_tolerance", "num_remote_worker_restarts"),  # RLlib 2.60 result keys
     "healthy_env_runners": ("fault_tolerance", "num_healthy_workers"),
 }
@@ -123,17 +120,21 @@ def train(
     local: bool = False,
     on_iteration: Callable[[dict[str, Any]], None] | None = None,
     force_config: bool = False,
+    monitor: TrainingMonitor | None = None,
 ) -> Path:
     """Train until ``spec.stop``; returns the run folder.
 
     ``resume``: a run folder to continue. ``spec`` must then match the config the run last trained
     with (:func:`recorded_config`) except in :data:`RUN_LENGTH_KEYS`, unless ``force_config``; a
     ``spec`` that differs at all is recorded as ``config.resumed_<iteration>.yaml``.
+    ``monitor`` hears the steps before the first iteration, the run folder and every progress line.
     """
+    monitor = monitor or TrainingMonitor()
     if resume is not None:
         run_dir = Path(resume)
         changed = changed_settings(spec, recorded_config(run_dir), force=force_config)
         checkpoint = latest_checkpoint(run_dir)
+    monitor.status("starting Ray")
     where = init_ray(local=local)
     config = build_algorithm_config(spec, local=local)
     if resume is None:
@@ -143,7 +144,10 @@ def train(
         record.update({"ray": where, "source": spec.source})
         write_json_atomic(record, run_dir / "run.json")
 
+    monitor.started(run_dir, config)
+    monitor.status(f"Ray: {where}; building the algorithm")
     algo = config.build_algo()
+    board = ScalarWriter(run_dir / "tb")
     try:
         saved = None  # the newest checkpoint of this run, and its iteration
         if resume is not None:
@@ -157,16 +161,22 @@ def train(
                 event.update({"config": resumed_config.name, "changed": changed})
             _append(run_dir / "progress.jsonl", event)
         started = time.monotonic()
+        clock = IterationClock(algo)
         result: dict[str, Any] = {}
         while not should_stop(spec.stop, algo.iteration, result, time.monotonic() - started):
-            seed_iteration(algo, spec.seed, algo.iteration + 1)
-            result = algo.train()
-            line = progress_line(result, algo.iteration)
+            with clock.part("reseed"):
+                seed_iteration(algo, spec.seed, algo.iteration + 1)
+            with clock.part("train"):
+                result = algo.train()
+            with clock.part("checkpoint"):  # before the line, which reports its time
+                if spec.checkpoint_frequency and algo.iteration % spec.checkpoint_frequency == 0:
+                    saved = save_checkpoint(algo, run_dir, algo.iteration, spec.keep_checkpoints), algo.iteration
+            line = {**progress_line(result, algo.iteration), **clock.lap()}
             _append(run_dir / "progress.jsonl", line)
+            board.write_progress(line)
+            monitor.iteration(line)
             if on_iteration is not None:
                 on_iteration(line)
-            if spec.checkpoint_frequency and algo.iteration % spec.checkpoint_frequency == 0:
-                saved = save_checkpoint(algo, run_dir, algo.iteration, spec.keep_checkpoints), algo.iteration
         if saved is None or saved[1] != algo.iteration:  # never save one iteration twice
             saved = save_checkpoint(algo, run_dir, algo.iteration, spec.keep_checkpoints), algo.iteration
         summary = {"iterations": algo.iteration, "checkpoint": str(saved[0]),
@@ -176,6 +186,7 @@ def train(
             summary["after_training"] = hook(algo, run_dir)
         write_json_atomic(summary, run_dir / "summary.json")
     finally:
+        board.close()
         algo.stop()
     return run_dir
 

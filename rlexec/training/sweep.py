@@ -234,6 +234,7 @@ def trial_trainable(trial_params: dict[str, Any], *, base: TrainSpec, checkpoint
         should_stop,
     )
     from rlexec.training.checkpoints import save_algorithm
+    from rlexec.training.progress import IterationClock
     from rlexec.training.spec import build_algorithm_config
 
     spec = base.with_overrides(dict(trial_params))
@@ -249,26 +250,35 @@ def trial_trainable(trial_params: dict[str, Any], *, base: TrainSpec, checkpoint
             complete_restore(algo)
         result: dict[str, Any] = {}
         started = time.monotonic()
+        clock = IterationClock(algo)  # the time_*_s figures, as rlexec train reports them
         while not should_stop(spec.stop, algo.iteration, result, time.monotonic() - started):
-            seed_iteration(algo, spec.seed, algo.iteration + 1)
-            result = algo.train()
+            with clock.part("reseed"):
+                seed_iteration(algo, spec.seed, algo.iteration + 1)
+            with clock.part("train"):
+                result = algo.train()
             line = progress_line(result, algo.iteration)
             if scorer is not None:
-                line[score.name] = scorer(algo.get_module(), oracle=oracle)
+                with clock.part("score"):
+                    line[score.name] = scorer(algo.get_module(), oracle=oracle)
             if every and (algo.iteration % every == 0
                           or should_stop(spec.stop, algo.iteration, result, time.monotonic() - started)):
                 with tempfile.TemporaryDirectory() as folder:
-                    save_algorithm(algo, folder)
-                    ray.tune.report(line, checkpoint=Checkpoint.from_directory(folder))
+                    with clock.part("checkpoint"):
+                        save_algorithm(algo, folder)
+                    ray.tune.report({**line, **clock.lap()}, checkpoint=Checkpoint.from_directory(folder))
             else:
-                ray.tune.report(line)
+                ray.tune.report({**line, **clock.lap()})
     finally:
         algo.stop()
 
 
 def run_sweep(sweep: SweepSpec, *, out: str | os.PathLike = "runs", local: bool = False, restart: bool = False,
-              console=None):
-    """Run (or resume) the sweep; returns a summary dict of the best trial."""
+              console=None, monitor=None, callbacks: list | None = None):
+    """Run (or resume) the sweep; returns a summary dict of the best trial.
+
+    ``monitor`` (a :class:`~rlexec.training.progress.TrainingMonitor`) hears the start and the sweep
+    folder; ``callbacks``: Ray Tune callbacks for a new sweep (a resumed one keeps those it started with).
+    """
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, MedianStoppingRule
     from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
@@ -292,12 +302,17 @@ def run_sweep(sweep: SweepSpec, *, out: str | os.PathLike = "runs", local: bool 
     restore = tune.Tuner.can_restore(str(experiment))
     if restore:  # Tune would restore the experiment's settings, whatever the sweep file says now
         _check_same_sweep(sweep, experiment, settings_hash)
+    if monitor is not None:
+        monitor.status("starting Ray")
     init_ray(local=local)
     trainable = tune.with_resources(
         tune.with_parameters(trial_trainable, base=sweep.base, checkpoint_every=sweep.checkpoint_frequency,
                              score=sweep.score),
         _trial_resources(sweep.base),
     )
+    if monitor is not None:
+        experiment.mkdir(parents=True, exist_ok=True)
+        monitor.started(experiment)
     if restore:
         if console is not None:
             console.print(f"resuming the interrupted sweep in {experiment}")
@@ -322,7 +337,7 @@ def run_sweep(sweep: SweepSpec, *, out: str | os.PathLike = "runs", local: bool 
             trainable, param_space=param_space,
             tune_config=tune.TuneConfig(metric=sweep.metric, mode=sweep.mode, num_samples=sweep.num_samples,
                                         search_alg=searcher, scheduler=scheduler),
-            run_config=tune.RunConfig(name=sweep.name, storage_path=str(storage), verbose=1,
+            run_config=tune.RunConfig(name=sweep.name, storage_path=str(storage), verbose=1, callbacks=callbacks,
                                       checkpoint_config=tune.CheckpointConfig(num_to_keep=2)),
         )
         experiment.mkdir(parents=True, exist_ok=True)
