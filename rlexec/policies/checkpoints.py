@@ -11,7 +11,9 @@ saving still resumes from its previous checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import re
 from pathlib import Path
@@ -158,9 +160,10 @@ def _load_weights(folder: Path):
         if not module_name.startswith(TRUSTED_CLASS_PREFIXES):
             raise ValueError(f"class {manifest['class']!r} is not rlexec's or RLlib's")
         cls = getattr(importlib.import_module(module_name), class_name)
-        module = cls(observation_space=_space_from_json(manifest["observation_space"]),
-                     action_space=_space_from_json(manifest["action_space"]),
-                     inference_only=False, model_config=manifest["model_config"])
+        with _quiet_rllib():  # RLlib 2.60 warns about its own internal RLModuleConfig use on every build
+            module = cls(observation_space=_space_from_json(manifest["observation_space"]),
+                         action_space=_space_from_json(manifest["action_space"]),
+                         inference_only=False, model_config=manifest["model_config"])
     except (ValueError, KeyError, TypeError, AttributeError, ImportError) as exc:
         raise CheckpointError(f"{manifest_path}: cannot rebuild the module ({type(exc).__name__}: {exc})") from None
     try:
@@ -170,6 +173,19 @@ def _load_weights(folder: Path):
         raise CheckpointError(f"{folder / WEIGHTS_FILE}: cannot load the weights ({type(exc).__name__}: {exc})") from None
     module.eval()
     return module
+
+
+@contextlib.contextmanager
+def _quiet_rllib():
+    loggers = [logging.getLogger(name) for name in ("ray.rllib", "ray._common.deprecation")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def _space_to_json(space) -> dict:
