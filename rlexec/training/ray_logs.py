@@ -103,7 +103,7 @@ class RayLogRouter:
         self.fallback = Path(fallback)
         self.verbose = verbose
         self._sink: _FileSink | None = None
-        self._swapped: list[tuple[logging.Logger, logging.Handler]] = []
+        self._swapped: list[tuple[logging.Logger, list[logging.Handler]]] = []  # each logger and its handlers before
         self._showwarning = None
         self._dispatcher = None
         self._ray_dir = ""
@@ -141,9 +141,8 @@ class RayLogRouter:
             self._dispatcher.remove_handler(_DISPATCH_NAME)
             self._dispatcher.add_handler(_RAY_PRINT_HANDLER, self._ray_printer)
             self._dispatcher = None
-        for logger, handler in self._swapped:
-            logger.removeHandler(self._sink)
-            logger.addHandler(handler)
+        for logger, handlers in self._swapped:
+            logger.handlers[:] = handlers  # the same handlers in the same order as before
         self._swapped.clear()
         if warnings.showwarning == self._route_warning:
             warnings.showwarning = self._showwarning
@@ -156,10 +155,12 @@ class RayLogRouter:
     def _capture_loggers(self) -> None:
         for name in ["ray", *sorted(n for n in logging.root.manager.loggerDict if n.startswith("ray."))]:
             logger = logging.getLogger(name)
-            for handler in list(logger.handlers):
+            before = list(logger.handlers)
+            for handler in before:
                 if _is_terminal_handler(handler):
+                    if not any(swapped is logger for swapped, _ in self._swapped):
+                        self._swapped.append((logger, before))
                     logger.removeHandler(handler)
-                    self._swapped.append((logger, handler))
                     if self._sink not in logger.handlers:
                         logger.addHandler(self._sink)
 
