@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 from typing import Any
 
 from rlexec.errors import ConfigError
+from rlexec.policies.checkpoints import checkpoint_iteration
 
 RECORD_FILES = ("run.json", "config.yaml", "summary.json", "rlexec_run.json")
 
@@ -72,14 +72,6 @@ def require_run_folder(run_dir: str | os.PathLike) -> Path:
     if not any((run_dir / name).is_file() for name in RECORD_FILES):
         raise ConfigError(f"{run_dir}: not a run folder (none of {', '.join(RECORD_FILES)} in it)")
     return run_dir
-
-
-_ITERATION = re.compile(r"^iter_(\d+)$")
-
-
-def checkpoint_iteration(checkpoint: str | os.PathLike) -> int | None:
-    match = _ITERATION.match(Path(checkpoint).name)
-    return int(match.group(1)) if match else None
 
 
 def budget_label(iterations: int | None, env_steps: float | None) -> str:

@@ -22,6 +22,8 @@ from rlexec.errors import RlexecError
 from rlexec.provenance import write_atomic
 
 LATEST = "latest.json"
+CHECKPOINT_NAME = re.compile(r"iter_(\d+)")  # a complete checkpoint folder: iter_<training iteration>
+REPLACED = ".replaced"  # a complete checkpoint set aside while its replacement moves in
 MODULE_SUBPATH = Path("learner_group") / "learner" / "rl_module"
 DEFAULT_MODULE_ID = "default_policy"
 
@@ -49,25 +51,30 @@ def latest_checkpoint(path: str | os.PathLike) -> Path:
     if runs and not (path / "checkpoints").is_dir():  # a folder of runs (runs/train/<name>): the newest run
         path = runs[-1]
     folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
-    checkpoint_name = re.compile(r"iter_(\d+)")
     marker = folder / LATEST
     if marker.exists():
         try:
             name = json.loads(marker.read_text())["path"]
         except (ValueError, KeyError, TypeError):
             raise CheckpointError(f"{marker}: corrupt checkpoint marker (expected JSON with 'path')") from None
-        if not isinstance(name, str) or not checkpoint_name.fullmatch(name):
+        if not isinstance(name, str) or not CHECKPOINT_NAME.fullmatch(name):
             raise CheckpointError(f"{marker}: names {name!r}, not a checkpoint folder (iter_N) of {folder}")
         if (folder / name).is_dir():
             return folder / name
     complete: dict[int, Path] = {}
     for candidate in folder.iterdir() if folder.is_dir() else []:
-        match = checkpoint_name.fullmatch(candidate.name.removesuffix(".replaced"))
+        match = CHECKPOINT_NAME.fullmatch(candidate.name.removesuffix(REPLACED))
         if match and candidate.is_dir() and (candidate.name == match[0] or int(match[1]) not in complete):
             complete[int(match[1])] = candidate
     if not complete:
         raise CheckpointError(f"{path}: no complete checkpoint in it")
     return complete[max(complete)]
+
+
+def checkpoint_iteration(checkpoint: str | os.PathLike) -> int | None:
+    """The training iteration of a checkpoint folder ``iter_N``; None for any other path."""
+    match = CHECKPOINT_NAME.fullmatch(Path(checkpoint).name)
+    return int(match[1]) if match else None
 
 
 def trained_run(path: str | os.PathLike) -> tuple[Path, dict]:

@@ -10,7 +10,6 @@ reading side takes ``iter_N.replaced`` when a crash left no ``iter_N``).
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import warnings
 from pathlib import Path
@@ -18,14 +17,15 @@ from pathlib import Path
 from rlexec.policies.checkpoints import (
     LATEST,
     MODULE_SUBPATH,
+    REPLACED,
     CheckpointError,
+    checkpoint_iteration,
     latest_checkpoint,
     write_module_weights,
 )
 from rlexec.provenance import write_json_atomic
 
-PARTIAL, REPLACED = ".partial", ".replaced"
-_CHECKPOINT = re.compile(r"iter_(\d+)")
+PARTIAL = ".partial"
 
 
 def save_algorithm(algo, path: str | os.PathLike) -> Path:
@@ -80,8 +80,8 @@ def _prune(folder: Path, keep: int) -> None:
             shutil.rmtree(aside, ignore_errors=True)
         else:
             os.replace(aside, original)
-    complete = sorted((int(match[1]), path) for path in folder.iterdir()
-                      if (match := _CHECKPOINT.fullmatch(path.name)) and path.is_dir())
+    complete = sorted((iteration, path) for path in folder.iterdir()
+                      if (iteration := checkpoint_iteration(path)) is not None and path.is_dir())
     for _, old in complete[:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
 

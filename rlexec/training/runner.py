@@ -164,10 +164,7 @@ def train(
         clock = IterationClock(algo)
         result: dict[str, Any] = {}
         while not should_stop(spec.stop, algo.iteration, result, time.monotonic() - started):
-            with clock.part("reseed"):
-                seed_iteration(algo, spec.seed, algo.iteration + 1)
-            with clock.part("train"):
-                result = algo.train()
+            result = train_iteration(algo, spec.seed, clock)
             with clock.part("checkpoint"):  # before the line, which reports its time
                 if spec.checkpoint_frequency and algo.iteration % spec.checkpoint_frequency == 0:
                     saved = save_checkpoint(algo, run_dir, algo.iteration, spec.keep_checkpoints), algo.iteration
@@ -261,6 +258,15 @@ def _set_kl_coeffs(learner, *, kl_coeffs: dict[str, float]) -> None:
 
 # Spawn keys that keep the derived streams apart (numpy SeedSequence: distinct keys, independent streams).
 _ENV_STREAM, _ACTION_STREAM, _LEARNER_STREAM = 0, 1, 2
+
+
+def train_iteration(algo, seed: int, clock: IterationClock) -> dict[str, Any]:
+    """One ``algo.train()`` on the iteration's own sampling stream (:func:`seed_iteration`), timed by
+    ``clock``: what ``rlexec train`` and every sweep trial do each iteration, so both sample alike."""
+    with clock.part("reseed"):
+        seed_iteration(algo, seed, algo.iteration + 1)
+    with clock.part("train"):
+        return algo.train()
 
 
 def seed_iteration(algo, seed: int, iteration: int) -> None:

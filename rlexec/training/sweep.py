@@ -20,7 +20,7 @@ Sweep YAML (``tune_configs/*.yaml``)::
     checkpoint_frequency: 2
 
 Each trial builds its config through the same :func:`~rlexec.training.spec.build_algorithm_config`
-as ``rlexec train``, draws its samples the same way (:func:`~rlexec.training.runner.seed_iteration`)
+as ``rlexec train``, draws its samples the same way (:func:`~rlexec.training.runner.train_iteration`)
 and reports the same figures.
 
 Trials must be compared on one objective. A swept env setting (the reward's alpha) changes each
@@ -230,8 +230,8 @@ def trial_trainable(trial_params: dict[str, Any], *, base: TrainSpec, checkpoint
     from rlexec.training.runner import (
         complete_restore,
         progress_line,
-        seed_iteration,
         should_stop,
+        train_iteration,
     )
     from rlexec.training.checkpoints import save_algorithm
     from rlexec.training.progress import IterationClock
@@ -252,10 +252,7 @@ def trial_trainable(trial_params: dict[str, Any], *, base: TrainSpec, checkpoint
         started = time.monotonic()
         clock = IterationClock(algo)  # the time_*_s figures, as rlexec train reports them
         while not should_stop(spec.stop, algo.iteration, result, time.monotonic() - started):
-            with clock.part("reseed"):
-                seed_iteration(algo, spec.seed, algo.iteration + 1)
-            with clock.part("train"):
-                result = algo.train()
+            result = train_iteration(algo, spec.seed, clock)
             line = progress_line(result, algo.iteration)
             if scorer is not None:
                 with clock.part("score"):
