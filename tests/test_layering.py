@@ -29,7 +29,7 @@ LAYERS = [
     {"evaluation"},
     {"algorithms"},
     {"training"},
-    {"logicq"},
+    {"logicq", "llmoe"},
     {"cli"},
 ]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
