@@ -27,8 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from rlexec.algorithms.sip.shared_actions import HOLD_ACTION, decode_shared_action, nearest_bucket, shared_action
-from rlexec.envs.lob_interpreters import HOLD, LIMIT, MARKET
+from rlexec.envs.lob_interpreters import HOLD, LIMIT, MARKET, decode_shared_action, shared_action, size_bucket
 from rlexec.errors import ConfigError
 
 PLACEMENT_VOTES = (MARKET, LIMIT, HOLD)  # the order also breaks exact ties
@@ -159,7 +158,7 @@ class BlendMixture:
         votes = np.zeros((n, len(PLACEMENT_VOTES)))
         for w, expert in zip(self.weights, self.experts):
             for row, action in enumerate(np.asarray(expert.greedy(observations)).reshape(-1)):
-                bucket, placement = decode_shared_action(int(action), len(self.multipliers))
+                bucket, placement = decode_shared_action(int(action))
                 if bucket is not None:
                     multiplier[row] += w * self.multipliers[bucket]
                 votes[row, PLACEMENT_VOTES.index(placement)] += w
@@ -167,9 +166,10 @@ class BlendMixture:
 
     def actions(self, observations: np.ndarray) -> np.ndarray:
         multiplier, winner = self.decisions(np.asarray(observations))
-        actions = np.full(len(multiplier), HOLD_ACTION, dtype=np.int64)
+        actions = np.full(len(multiplier), shared_action(None, HOLD), dtype=np.int64)
         for row, (m, vote) in enumerate(zip(multiplier, winner)):
             placement = PLACEMENT_VOTES[vote]
             if placement != HOLD and m > 0:
-                actions[row] = shared_action(nearest_bucket(m, self.multipliers), placement)
+                # the multiplier is the blended size in units of the pace: its bucket is size_bucket(m, pace = 1)
+                actions[row] = shared_action(size_bucket(m, 1.0, self.multipliers), placement)
         return actions

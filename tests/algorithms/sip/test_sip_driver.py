@@ -9,8 +9,7 @@ from sip_helpers import OneStepEpisodes, TableExpert, one_hot_ish
 
 from rlexec.algorithms.sip.driver import SIPRunConfig, fit, load_weights, save
 from rlexec.algorithms.sip.gate import Gate, context_names
-from rlexec.algorithms.sip.shared_actions import shared_action
-from rlexec.envs.lob_interpreters import LIMIT, MARKET
+from rlexec.envs.lob_interpreters import LIMIT, MARKET, shared_action
 from rlexec.errors import ConfigError
 
 ACTIONS = {"twap": shared_action(2, MARKET), "vwap": shared_action(2, LIMIT), "pov": shared_action(0, MARKET)}

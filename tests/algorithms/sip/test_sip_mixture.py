@@ -13,8 +13,7 @@ from rlexec.algorithms.sip.mixture import (
     mixture_log_probs,
     trajectory_log_prob,
 )
-from rlexec.algorithms.sip.shared_actions import SIZE_MULTIPLIERS, decode_shared_action, shared_action
-from rlexec.envs.lob_interpreters import HOLD, LIMIT, MARKET
+from rlexec.envs.lob_interpreters import HOLD, LIMIT, MARKET, SIZE_MULTIPLIERS, decode_shared_action, shared_action
 from rlexec.errors import ConfigError
 
 A = 1 + 2 * len(SIZE_MULTIPLIERS)
@@ -122,3 +121,32 @@ def test_mixtures_refuse_weights_that_are_not_a_distribution():
         StepMixture([0.7, 0.7], [EXPERT_0, EXPERT_1], seed=0)
     with pytest.raises(ConfigError, match="one weight per expert"):
         BlendMixture([1.0], [EXPERT_0, EXPERT_1], size_multipliers=SIZE_MULTIPLIERS)
+
+
+def test_the_mixtures_run_on_real_shared_action_experts():
+    from rlexec.envs.lob_env import SHARED_OBSERVATION_NAMES
+    from rlexec.policies.binning import FeatureBins, StateBinning
+    from rlexec.policies.expert import ExpertPolicy
+
+    time_index = SHARED_OBSERVATION_NAMES.index("time_pct")
+    binning = StateBinning((FeatureBins(name="time_pct", index=time_index, edges=(0.5,)),))
+    market_first = np.array([[3.0, 0.0, -3.0], [3.0, 0.0, -3.0]])  # Q over (market, limit, hold)
+    limit_first = np.array([[0.0, 3.0, -3.0], [0.0, 3.0, -3.0]])
+    twap = ExpertPolicy.from_q_table(broker="twap", q_table=market_first, binning=binning, temperature=1.0)
+    pov = ExpertPolicy.from_q_table(broker="pov", q_table=limit_first, binning=binning, temperature=1.0)
+    obs = np.zeros((3, len(SHARED_OBSERVATION_NAMES)), dtype=np.float32)
+    obs[:, -4:] = [2, 2, 1, 3]  # bucket_twap = 2 (1x pace), bucket_pov = 3 (2x pace)
+    assert twap.greedy(obs).tolist() == [shared_action(2, MARKET)] * 3
+    assert pov.greedy(obs).tolist() == [shared_action(3, LIMIT)] * 3
+    # blend (0.7, 0.3): 0.7 x 1 + 0.3 x 2 = 1.3x pace -> bucket 2 (1x), market by 0.7 to 0.3
+    blend = BlendMixture([0.7, 0.3], [twap, pov], size_multipliers=SIZE_MULTIPLIERS)
+    assert blend.actions(obs).tolist() == [shared_action(2, MARKET)] * 3
+    step = StepMixture([0.7, 0.3], [twap, pov], seed=0)
+    actions = step.actions(obs)
+    expected = np.log(0.7 * np.exp(twap.log_probs(obs, actions)) + 0.3 * np.exp(pov.log_probs(obs, actions)))
+    np.testing.assert_allclose(step.log_probs(obs, actions), expected, rtol=1e-6)
+    assert np.all(np.isfinite(step.log_probs(obs, np.arange(3) + 8)))  # any shared action has a finite log-prob
+    episode = EpisodeDrawMixture([0.7, 0.3], [twap, pov], seed=0, within="greedy")
+    chosen = episode.assignments(3)
+    assert episode.actions(obs).tolist() == [
+        shared_action(2, MARKET) if k == 0 else shared_action(3, LIMIT) for k in chosen]
