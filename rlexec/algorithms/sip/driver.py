@@ -8,7 +8,7 @@ utilities ``u_k = A_k - lambda_F (1 - FR_k)``; SIP runs over the episodes in see
 weights, one weight vector per regime. The gate is then fitted on (context of episode, SIP weights)
 pairs of all regimes.
 
-Run folder (``<output>/sip/<time>-<hash>/``):
+Run folder (``<out>/sip/<time>-<hash>/``, ``rlexec sip CONFIG --out``):
 
 * ``run.json``: the config and provenance;
 * ``episodes.parquet``: one row per (regime, episode): seed, ``advantage_<k>``, ``fill_rate_<k>``,
@@ -46,7 +46,7 @@ class SIPRunConfig:
     """``rlexec sip CONFIG``: what to fit on. Values are rlexec's [DEFAULT]s unless spec 1.3 is cited."""
 
     name: str = "sip"
-    experts: dict[str, str]  # expert name -> ExpertPolicy folder; "{regime}" in a path is replaced per regime
+    experts: dict[str, str]  # expert name -> ExpertPolicy folder; "{regime}" / "{expert}" in it are filled in
     regimes: tuple[str, ...] = ("baseline",)
     environment: dict[str, Any] = field(default_factory=dict)  # LOBExecutionConfig fields; "regime" is set per regime
     episodes: int = 200  # training episodes per regime and expert
@@ -55,7 +55,6 @@ class SIPRunConfig:
     advantage_metric: str = "arrival_advantage_bps"  # spec 1.2's A (vs arrival); or PA vs the window TWAP
     sip: sip.SIPConfig = field(default_factory=sip.SIPConfig)
     gate: GateConfig = field(default_factory=GateConfig)
-    output: str = "runs"
 
     def __post_init__(self) -> None:
         if not is_plain_name(self.name):
@@ -89,7 +88,8 @@ class SIPRunConfig:
                 "gate": self.gate.to_dict()}
 
     def expert_paths(self, regime: str) -> dict[str, str]:
-        return {name: str(path).replace("{regime}", regime) for name, path in self.experts.items()}
+        return {name: str(path).replace("{regime}", regime).replace("{expert}", name)
+                for name, path in self.experts.items()}
 
 
 def _section(cls):

@@ -100,3 +100,18 @@ def test_config_errors_name_the_file_and_field(tmp_path):
         SIPRunConfig.from_yaml(path)
     with pytest.raises(ConfigError, match="weights.json"):
         load_weights(tmp_path)
+
+
+def test_rlexec_sip_reports_a_bad_config_or_a_missing_expert_in_one_line(tmp_path, capsys):
+    from rlexec.cli.main import main
+
+    path = tmp_path / "sip.yaml"
+    path.write_text("regimes: [open]\n")
+    assert main(["sip", str(path), "--out", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and str(path) in err and "experts" in err
+    path.write_text(f"experts:\n  twap: '{tmp_path}/none/{{expert}}'\n  pov: '{tmp_path}/none/{{expert}}'\n"
+                    "regimes: [open]\nenvironment: {action_space: shared}\n")
+    assert main(["sip", str(path), "--out", str(tmp_path / "runs"), "--episodes", "3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and f"{tmp_path}/none/twap" in err
