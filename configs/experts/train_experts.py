@@ -1,18 +1,23 @@
 """Train several broker experts one after another in one Ray session (issue 9).
 
-    PYTHONPATH=$PWD nice -n 10 python configs/experts/train_experts.py configs/experts/*.yaml --out runs/experts
+    PYTHONPATH=$PWD python configs/experts/train_experts.py configs/experts/*.yaml --out runs/experts --nice 10
 
 Each YAML is exactly what ``rlexec train <yaml> --local --out <out>`` runs (same runner, same run
 folder layout); this only saves starting Ray once per expert (several seconds each on a busy
 machine). ``--local`` (default) samples with RLlib's EnvRunner in the driver, one process;
 ``--no-local`` uses the configs' remote EnvRunners. ``<out>/experts_index.json`` lists, per YAML,
 the run folder, its exported expert, the wall time and the export figures, rewritten after each expert.
+
+``--nice N`` lowers the driver's priority once Ray is up: Ray waits only 30 s for its raylet to
+register, which a raylet started at nice 10 on a loaded machine can miss (seen here at load 20 on 2
+cores), while the sampling and learning, in the driver, run at nice N. Ray's start is retried.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -22,12 +27,27 @@ def main() -> None:
     parser.add_argument("configs", nargs="+")
     parser.add_argument("--out", default="runs/experts")
     parser.add_argument("--local", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--nice", type=int, default=0, help="niceness added to the driver once Ray is up")
+    parser.add_argument("--ray-attempts", type=int, default=4)
     args = parser.parse_args()
 
     from rlexec.training.runner import init_ray, train
     from rlexec.training.spec import TrainSpec
 
-    init_ray(local=args.local)
+    for attempt in range(1, args.ray_attempts + 1):
+        try:
+            init_ray(local=args.local)
+            break
+        except Exception as exc:  # Ray raises a bare Exception when its node does not come up in time
+            import ray
+
+            ray.shutdown()
+            print(f"Ray did not start (attempt {attempt}): {exc}", flush=True)
+            if attempt == args.ray_attempts:
+                raise
+            time.sleep(10)
+    if args.nice:
+        os.nice(args.nice)
     index_path = Path(args.out) / "experts_index.json"
     index = json.loads(index_path.read_text()) if index_path.exists() else {}
     for config in args.configs:
