@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
                   f"{config.episodes} episodes (seeds {config.seed_start}..{config.seed_start + config.episodes - 1})")
     fits, gate = fit(config)
     run_dir = save(fits, gate, config, new_run_dir(args.out, "sip", config.to_dict()))
-    names = list(config.experts)
+    names = config.expert_names
     table = Table(title=f"final SIP weights per regime ({config.sip.mode}); mean utility u = A - "
                         f"{config.sip.fill_penalty_bps:g} (1 - FR), bp")
     table.add_column("regime")

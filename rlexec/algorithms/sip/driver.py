@@ -46,7 +46,8 @@ class SIPRunConfig:
     """``rlexec sip CONFIG``: what to fit on. Values are rlexec's [DEFAULT]s unless spec 1.3 is cited."""
 
     name: str = "sip"
-    experts: dict[str, str]  # expert name -> ExpertPolicy folder; "{regime}" / "{expert}" in it are filled in
+    experts: dict[str, str] | list[str]  # name -> ExpertPolicy folder ("{regime}", "{expert}" filled in), or names
+    experts_index: str | list[str] | None = None  # experts_index.json file(s) of configs/experts/train_experts.py
     regimes: tuple[str, ...] = ("baseline",)
     environment: dict[str, Any] = field(default_factory=dict)  # LOBExecutionConfig fields; "regime" is set per regime
     episodes: int = 200  # training episodes per regime and expert
@@ -59,8 +60,11 @@ class SIPRunConfig:
     def __post_init__(self) -> None:
         if not is_plain_name(self.name):
             raise ConfigError(f"name must be a plain name (letters, digits, . _ -), got {self.name!r}")
-        if not isinstance(self.experts, dict) or len(self.experts) < 2:
-            raise ConfigError(f"experts: a mapping of at least 2 expert names to folders needed, got {self.experts!r}")
+        if not isinstance(self.experts, (dict, list)) or len(self.experts) < 2:
+            raise ConfigError(f"experts: at least 2 experts needed (name: folder, or names with experts_index), "
+                              f"got {self.experts!r}")
+        if isinstance(self.experts, list) and self.experts_index is None:
+            raise ConfigError("experts: a list of names needs experts_index (or give name: folder)")
         if not self.regimes or len(set(self.regimes)) != len(self.regimes):
             raise ConfigError(f"regimes: a list of distinct regime names needed, got {list(self.regimes)}")
         checks = {"episodes": self.episodes >= 1, "seed_start": self.seed_start >= 0, "actor": self.actor in ACTORS,
@@ -72,7 +76,7 @@ class SIPRunConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "<config>") -> SIPRunConfig:
         try:
-            return config_from_dict(cls, data, converters={"regimes": _names, "sip": _section(sip.SIPConfig),
+            return config_from_dict(cls, data, converters={"regimes": _names, "experts": _experts, "sip": _section(sip.SIPConfig),
                                                            "gate": _section(GateConfig)})
         except ConfigError as exc:
             raise ConfigError(f"{source}: {exc}") from None
@@ -87,13 +91,48 @@ class SIPRunConfig:
         return {**dataclasses.asdict(self), "regimes": list(self.regimes), "sip": self.sip.to_dict(),
                 "gate": self.gate.to_dict()}
 
+    @property
+    def expert_names(self) -> list[str]:
+        return list(self.experts)
+
     def expert_paths(self, regime: str) -> dict[str, str]:
-        return {name: str(path).replace("{regime}", regime).replace("{expert}", name)
-                for name, path in self.experts.items()}
+        """Each expert's folder in ``regime``: from ``experts_index`` (entry ``expert_<name>_<regime>``) if
+        given, else the ``experts`` mapping with ``{regime}`` and ``{expert}`` filled in."""
+        if self.experts_index is None:
+            return {name: str(path).replace("{regime}", regime).replace("{expert}", name)
+                    for name, path in self.experts.items()}
+        files = [self.experts_index] if isinstance(self.experts_index, str) else list(self.experts_index)
+        index = {key: entry for file in files for key, entry in _read_index(file).items()}
+        paths = {}
+        for name in self.expert_names:
+            entry = index.get(f"expert_{name}_{regime}")
+            if not isinstance(entry, dict) or "expert" not in entry:
+                why = f" ({entry['error']})" if isinstance(entry, dict) and "error" in entry else ""
+                raise ConfigError(f"{self.experts_index}: no trained expert 'expert_{name}_{regime}'{why}")
+            paths[name] = str(entry["expert"])
+        return paths
+
+
+def _read_index(path: str) -> dict[str, Any]:
+    import json
+
+    try:
+        index = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: experts index not found") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: unreadable experts index ({exc})") from None
+    if not isinstance(index, dict):
+        raise ConfigError(f"{path}: the experts index must map run names to entries")
+    return index
 
 
 def _section(cls):
     return lambda value: cls.from_dict(value) if isinstance(value, dict) or value is None else value
+
+
+def _experts(value):
+    return dict(value) if isinstance(value, dict) else list(value) if isinstance(value, (list, tuple)) else value
 
 
 def _names(value) -> tuple[str, ...]:
@@ -166,7 +205,7 @@ def fit(config: SIPRunConfig, *, load_expert: Callable[[str], Any] | None = None
         fits.append(fit_regime(regime, experts, make_episodes(env_config), regimes=config.regimes, config=config))
     features = np.concatenate([f.context for f in fits])
     gate = fit_gate(features, gate_targets(fits, config.gate.target), feature_names=context_names(config.regimes),
-                    expert_names=list(config.experts), config=config.gate)
+                    expert_names=config.expert_names, config=config.gate)
     gate.metadata["regimes"] = list(config.regimes)
     return fits, gate
 
@@ -179,7 +218,7 @@ def save(fits: Sequence[RegimeFit], gate: Gate, config: SIPRunConfig, run_dir: s
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    names = list(config.experts)
+    names = config.expert_names
     features = context_names(config.regimes)
     episode_rows: dict[str, list] = {}
     weight_rows: dict[str, list] = {}

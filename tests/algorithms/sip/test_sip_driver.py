@@ -115,3 +115,19 @@ def test_rlexec_sip_reports_a_bad_config_or_a_missing_expert_in_one_line(tmp_pat
     assert main(["sip", str(path), "--out", str(tmp_path / "runs"), "--episodes", "3"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and f"{tmp_path}/none/twap" in err
+
+
+def test_experts_can_come_from_the_training_index(tmp_path):
+    import json
+
+    index = tmp_path / "experts_index.json"
+    index.write_text(json.dumps({"expert_twap_open": {"expert": "/x/twap_open/expert"},
+                                 "expert_pov_open": {"expert": "/x/pov_open/expert"},
+                                 "expert_pov_midday": {"error": "RayTaskError: out of memory"}}))
+    config = SIPRunConfig.from_dict({"experts": ["twap", "pov"], "experts_index": str(index),
+                                     "regimes": ["open", "midday"]})
+    assert config.expert_paths("open") == {"twap": "/x/twap_open/expert", "pov": "/x/pov_open/expert"}
+    with pytest.raises(ConfigError, match="expert_twap_midday"):
+        config.expert_paths("midday")
+    with pytest.raises(ConfigError, match="needs experts_index"):
+        SIPRunConfig.from_dict({"experts": ["twap", "pov"]})
