@@ -150,17 +150,49 @@ class RegimeFit:
     context: np.ndarray  # (N, d)
 
 
+@dataclass(frozen=True)
+class Scores:
+    advantage: np.ndarray  # (N, K) bp; 0 where an expert filled nothing (spec 1.3: u = -lambda_F then)
+    fill_rate: np.ndarray  # (N, K)
+    first_observations: np.ndarray  # (N, d) what every episode showed before its first decision
+    observation_names: list[str]
+    identity: dict[str, list]  # the episodes' identity columns (seed, side, quantity, window_start_s, ...)
+
+
+class _FirstObservations:
+    """Recorder stand-in for the evaluation loop: keeps the observations of step 0 only."""
+
+    def __init__(self):
+        self.first: np.ndarray | None = None
+
+    def start(self) -> None:
+        self.first = None
+
+    def record(self, observations, actions, step) -> None:
+        if self.first is None:
+            self.first = np.array(observations, dtype=np.float64)
+
+
 def score_experts(experts: dict[str, Any], make_episodes: Callable[[], Any], *, actor: str, seed: int,
-                  advantage_metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """(N, K) advantage and fill rate of every expert on the same episodes, through the evaluation loop."""
+                  advantage_metric: str) -> Scores:
+    """Every expert on the same episodes through the evaluation loop: (N, K) advantage and fill rate, and the
+    episodes' context (their first observations and identity, read off the first expert's run)."""
     from rlexec.evaluation.runner import Run, evaluate_runs
 
-    runs = [Run(name, EpisodeDrawMixture([1.0], [expert], seed=seed, within=actor, name=name), make_episodes)
+    built = []
+
+    def make():
+        built.append(make_episodes())
+        return built[-1]
+
+    runs = [Run(name, EpisodeDrawMixture([1.0], [expert], seed=seed, within=actor, name=name), make)
             for name, expert in experts.items()]
-    evaluation = evaluate_runs(runs)
+    first = _FirstObservations()
+    evaluation = evaluate_runs(runs, recorders={runs[0].name: first})
     advantage = np.stack([evaluation.result(n).metrics[advantage_metric] for n in experts], axis=1)
     fill = np.stack([evaluation.result(n).metrics["fill_rate"] for n in experts], axis=1)
-    return advantage, fill
+    advantage = np.where((fill == 0) & np.isnan(advantage), 0.0, advantage)  # no fill: no price, A = 0
+    return Scores(advantage, fill, first.first, _observation_names(built[0]), evaluation.orders.to_pydict())
 
 
 def fit_regime(regime: str, experts: dict[str, Any], make_episodes: Callable[[], Any], *,
@@ -170,20 +202,19 @@ def fit_regime(regime: str, experts: dict[str, Any], make_episodes: Callable[[],
     ``make_episodes()`` gives fresh :class:`~rlexec.evaluation.episodes.Episodes`; the names of the
     observation columns are their ``observation_names`` or, on the LOB, their envs'.
     """
-    advantage, fill = score_experts(experts, make_episodes, actor=config.actor, seed=config.seed_start,
-                                    advantage_metric=config.advantage_metric)
-    if not (np.all(np.isfinite(advantage)) and np.all(np.isfinite(fill))):
-        bad = sorted({int(i) for i in np.argwhere(~np.isfinite(advantage) | ~np.isfinite(fill))[:, 0]})
-        raise ConfigError(f"regime {regime!r}: no price for episode(s) {bad[:10]} (an expert filled nothing?); "
-                          "SIP needs finite scores")
-    utility = sip.utilities(advantage, fill, config.sip.fill_penalty_bps)
+    scores = score_experts(experts, make_episodes, actor=config.actor, seed=config.seed_start,
+                           advantage_metric=config.advantage_metric)
+    bad = ~np.isfinite(scores.advantage) | ~np.isfinite(scores.fill_rate)
+    if bad.any():
+        rows = sorted({int(i) for i in np.argwhere(bad)[:, 0]})
+        raise ConfigError(f"regime {regime!r}: non-finite {config.advantage_metric} or fill rate in episode(s) "
+                          f"{rows[:10]} (no market price in the window?); SIP needs finite scores")
+    utility = sip.utilities(scores.advantage, scores.fill_rate, config.sip.fill_penalty_bps)
     history = sip.run(utility, config.sip)
-    episodes = make_episodes()
-    first = episodes.reset()
-    identity = episodes.identity().to_pydict()
-    context = context_features(first, _observation_names(episodes), identity, regime, regimes)
-    seeds = np.asarray(identity.get("seed", np.arange(len(first)) + config.seed_start))
-    return RegimeFit(regime, seeds, advantage, fill, utility, history, context)
+    context = context_features(scores.first_observations, scores.observation_names, scores.identity, regime,
+                               regimes)
+    seeds = np.asarray(scores.identity.get("seed", np.arange(len(utility)) + config.seed_start))
+    return RegimeFit(regime, seeds, scores.advantage, scores.fill_rate, utility, history, context)
 
 
 def gate_targets(fits: Sequence[RegimeFit], target: str) -> np.ndarray:

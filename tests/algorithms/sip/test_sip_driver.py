@@ -131,3 +131,11 @@ def test_experts_can_come_from_the_training_index(tmp_path):
         config.expert_paths("midday")
     with pytest.raises(ConfigError, match="needs experts_index"):
         SIPRunConfig.from_dict({"experts": ["twap", "pov"]})
+
+
+def test_an_expert_that_fills_nothing_scores_minus_the_fill_penalty(monkeypatch):
+    monkeypatch.setitem(FILL, "midday", {ACTIONS["pov"]: 0.0})
+    fits, _, _ = _fit(_config(regimes=["midday"], episodes=5))
+    np.testing.assert_allclose(fits[0].fill_rate[:, 2], 0.0)
+    np.testing.assert_allclose(fits[0].utility[:, 2], -50.0)  # spec 1.3: a fully unfilled order scores -50 bp
+    assert fits[0].history.final[2] < fits[0].history.final[1]
