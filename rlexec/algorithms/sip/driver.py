@@ -102,15 +102,27 @@ class SIPRunConfig:
             return {name: str(path).replace("{regime}", regime).replace("{expert}", name)
                     for name, path in self.experts.items()}
         files = [self.experts_index] if isinstance(self.experts_index, str) else list(self.experts_index)
-        index = {key: entry for file in files for key, entry in _read_index(file).items()}
+        index = {key: (file, entry) for file in files for key, entry in _read_index(file).items()}
         paths = {}
         for name in self.expert_names:
-            entry = index.get(f"expert_{name}_{regime}")
+            file, entry = index.get(f"expert_{name}_{regime}", (files[0], None))
             if not isinstance(entry, dict) or "expert" not in entry:
                 why = f" ({entry['error']})" if isinstance(entry, dict) and "error" in entry else ""
-                raise ConfigError(f"{self.experts_index}: no trained expert 'expert_{name}_{regime}'{why}")
-            paths[name] = str(entry["expert"])
+                raise ConfigError(f"{file}: no trained expert 'expert_{name}_{regime}'{why}")
+            paths[name] = _index_path(entry["expert"], file)
         return paths
+
+
+def _index_path(path: str, index_file: str) -> str:
+    """An index entry's folder: as written if it exists from here, else relative to the first folder above the
+    index where it exists (train_experts.py writes paths relative to the directory it ran in)."""
+    candidate = Path(path)
+    if candidate.is_absolute() or candidate.exists():
+        return str(candidate)
+    for folder in Path(index_file).resolve().parents:
+        if (folder / candidate).exists():
+            return str(folder / candidate)
+    return str(candidate)
 
 
 def _read_index(path: str) -> dict[str, Any]:

@@ -139,3 +139,15 @@ def test_an_expert_that_fills_nothing_scores_minus_the_fill_penalty(monkeypatch)
     np.testing.assert_allclose(fits[0].fill_rate[:, 2], 0.0)
     np.testing.assert_allclose(fits[0].utility[:, 2], -50.0)  # spec 1.3: a fully unfilled order scores -50 bp
     assert fits[0].history.final[2] < fits[0].history.final[1]
+
+
+def test_relative_index_paths_resolve_from_the_folder_the_index_was_written_in(tmp_path):
+    import json
+
+    index = tmp_path / "runs" / "experts" / "experts_index.json"
+    index.parent.mkdir(parents=True)
+    for name in ("twap", "pov"):
+        (tmp_path / "runs" / "experts" / name / "expert").mkdir(parents=True)
+    index.write_text(json.dumps({f"expert_{n}_open": {"expert": f"runs/experts/{n}/expert"} for n in ("twap", "pov")}))
+    config = SIPRunConfig.from_dict({"experts": ["twap", "pov"], "experts_index": str(index), "regimes": ["open"]})
+    assert config.expert_paths("open") == {n: str(tmp_path / "runs" / "experts" / n / "expert") for n in ("twap", "pov")}
