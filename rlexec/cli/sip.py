@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from rlexec.cli import REGIMES, make_console
 
@@ -12,7 +13,8 @@ def add_parser(subparsers) -> None:
         "sip", help="fit SIP mixture weights per regime (and the gate) from trained broker experts",
         description="Run every expert of the config on the same training episodes of each regime (seeds from "
         "seed_start, disjoint from evaluation), update the SIP weights episode by episode (spec 1.3), fit the "
-        "context gate, and write <out>/sip/<time>-<hash>/ (weights.parquet, episodes.parquet, weights.json, gate/).",
+        "context gate, and write <out>/sip/<name>/<time>-<hash>/ (weights.parquet, episodes.parquet, weights.json, "
+        "gate/).",
     )
     p.add_argument("config", help="SIP YAML (see configs/sip.yaml and docs/sip.md)")
     p.add_argument("--out", default="runs", help="base folder for run outputs (default ./runs)")
@@ -42,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     console.print(f"SIP ({config.sip.mode}): {len(config.experts)} experts x {len(config.regimes)} regimes x "
                   f"{config.episodes} episodes (seeds {config.seed_start}..{config.seed_start + config.episodes - 1})")
     fits, gate = fit(config)
-    run_dir = save(fits, gate, config, new_run_dir(args.out, "sip", config.to_dict()))
+    run_dir = save(fits, gate, config, new_run_dir(Path(args.out) / "sip", config.name, config.to_dict()))
     names = config.expert_names
     table = Table(title=f"final SIP weights per regime ({config.sip.mode}); mean utility u = A - "
                         f"{config.sip.fill_penalty_bps:g} (1 - FR), bp")

@@ -8,7 +8,7 @@ utilities ``u_k = A_k - lambda_F (1 - FR_k)``; SIP runs over the episodes in see
 weights, one weight vector per regime. The gate is then fitted on (context of episode, SIP weights)
 pairs of all regimes.
 
-Run folder (``<out>/sip/<time>-<hash>/``, ``rlexec sip CONFIG --out``):
+Run folder (``<out>/sip/<name>/<time>-<hash>/``, ``rlexec sip CONFIG --out``):
 
 * ``run.json``: the config and provenance;
 * ``episodes.parquet``: one row per (regime, episode): seed, ``advantage_<k>``, ``fill_rate_<k>``,
@@ -76,8 +76,8 @@ class SIPRunConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "<config>") -> SIPRunConfig:
         try:
-            return config_from_dict(cls, data, converters={"regimes": _names, "experts": _experts, "sip": _section(sip.SIPConfig),
-                                                           "gate": _section(GateConfig)})
+            return config_from_dict(cls, data, converters={
+                "regimes": _names, "experts": _experts, "sip": _section(sip.SIPConfig), "gate": _section(GateConfig)})
         except ConfigError as exc:
             raise ConfigError(f"{source}: {exc}") from None
         except TypeError as exc:  # a required field (experts) is missing
@@ -281,11 +281,13 @@ def save(fits: Sequence[RegimeFit], gate: Gate, config: SIPRunConfig, run_dir: s
     for file, rows in (("episodes.parquet", episode_rows), ("weights.parquet", weight_rows)):
         table = pa.table(rows)
         write_atomic(run_dir / file, lambda tmp, table=table: pq.write_table(table, tmp))
-    write_json_atomic({"experts": names, "mode": config.sip.mode,
-                       "weights": {f.regime: dict(zip(names, f.history.final.tolist())) for f in fits},
-                       "mean_advantage_bps": {f.regime: dict(zip(names, f.advantage.mean(axis=0).tolist())) for f in fits},
-                       "mean_fill_rate": {f.regime: dict(zip(names, f.fill_rate.mean(axis=0).tolist())) for f in fits}},
-                      run_dir / WEIGHTS_JSON)
+
+    def per_regime(values: Callable[[RegimeFit], np.ndarray]) -> dict[str, dict[str, float]]:
+        return {f.regime: dict(zip(names, values(f).tolist())) for f in fits}
+
+    write_json_atomic({"experts": names, "mode": config.sip.mode, "weights": per_regime(lambda f: f.history.final),
+                       "mean_advantage_bps": per_regime(lambda f: f.advantage.mean(axis=0)),
+                       "mean_fill_rate": per_regime(lambda f: f.fill_rate.mean(axis=0))}, run_dir / WEIGHTS_JSON)
     gate.save(run_dir / "gate")
     write_json_atomic(run_record(config.to_dict(), config.seed_start), run_dir / "run.json")
     return run_dir

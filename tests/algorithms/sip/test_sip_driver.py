@@ -150,4 +150,5 @@ def test_relative_index_paths_resolve_from_the_folder_the_index_was_written_in(t
         (tmp_path / "runs" / "experts" / name / "expert").mkdir(parents=True)
     index.write_text(json.dumps({f"expert_{n}_open": {"expert": f"runs/experts/{n}/expert"} for n in ("twap", "pov")}))
     config = SIPRunConfig.from_dict({"experts": ["twap", "pov"], "experts_index": str(index), "regimes": ["open"]})
-    assert config.expert_paths("open") == {n: str(tmp_path / "runs" / "experts" / n / "expert") for n in ("twap", "pov")}
+    expected = {n: str(tmp_path / "runs" / "experts" / n / "expert") for n in ("twap", "pov")}
+    assert config.expert_paths("open") == expected
