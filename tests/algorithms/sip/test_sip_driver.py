@@ -152,3 +152,14 @@ def test_relative_index_paths_resolve_from_the_folder_the_index_was_written_in(t
     config = SIPRunConfig.from_dict({"experts": ["twap", "pov"], "experts_index": str(index), "regimes": ["open"]})
     expected = {n: str(tmp_path / "runs" / "experts" / n / "expert") for n in ("twap", "pov")}
     assert config.expert_paths("open") == expected
+
+
+def test_gate_targets_are_the_final_or_the_running_weights():
+    from rlexec.algorithms.sip import update as sip
+    from rlexec.algorithms.sip.driver import RegimeFit, gate_targets
+
+    history = sip.run(np.array([[1.0, 0.0], [2.0, 0.0], [0.0, 3.0]]), sip.SIPConfig())
+    fit_ = RegimeFit("open", np.arange(3), np.zeros((3, 2)), np.ones((3, 2)), np.zeros((3, 2)), history,
+                     np.zeros((3, 1)))
+    np.testing.assert_allclose(gate_targets([fit_], "final"), np.tile(history.weights[3], (3, 1)))
+    np.testing.assert_allclose(gate_targets([fit_], "history"), history.weights[1:])
