@@ -89,11 +89,14 @@ class EpisodeDrawMixture:
         self.weights, self.experts = _check_mixture(weights, experts, "EpisodeDrawMixture"), list(experts)
         self.seed, self.within, self.name = int(seed), within, name
         self.rng = np.random.default_rng([self.seed, 1])  # the within-expert draws; stream 0 picks experts
+        self._assignments: dict[int, np.ndarray] = {}
 
     def assignments(self, rows: int) -> np.ndarray:
         """(rows,) the expert each episode row follows: a function of ``(seed, row)`` only."""
-        uniforms = np.array([np.random.default_rng([self.seed, 0, i]).random() for i in range(rows)])
-        return _draw(np.broadcast_to(self.weights, (rows, self.weights.size)), uniforms)
+        if rows not in self._assignments:  # asked at every step: draw once per batch size
+            uniforms = np.array([np.random.default_rng([self.seed, 0, i]).random() for i in range(rows)])
+            self._assignments[rows] = _draw(np.broadcast_to(self.weights, (rows, self.weights.size)), uniforms)
+        return self._assignments[rows]
 
     def actions(self, observations: np.ndarray) -> np.ndarray:
         observations = np.asarray(observations)
@@ -173,3 +176,20 @@ class BlendMixture:
                 # the multiplier is the blended size in units of the pace: its bucket is size_bucket(m, pace = 1)
                 actions[row] = shared_action(size_bucket(m, 1.0, self.multipliers), placement)
         return actions
+
+
+MIXTURE_KINDS = ("episode", "step", "blend")
+
+
+def make_mixture(kind: str, weights, experts: Sequence[Any], *, seed: int = 0,
+                 size_multipliers: Sequence[float] | None = None, name: str | None = None):
+    """One of :data:`MIXTURE_KINDS`: ``episode`` (a), ``step`` (b) or ``blend`` (c, needs the env's size_multipliers)."""
+    if kind == "episode":
+        return EpisodeDrawMixture(weights, experts, seed=seed, name=name or "sip_episode")
+    if kind == "step":
+        return StepMixture(weights, experts, seed=seed, name=name or "sip_step")
+    if kind == "blend":
+        if size_multipliers is None:
+            raise ConfigError("the blend mixture needs the env's size_multipliers")
+        return BlendMixture(weights, experts, size_multipliers=size_multipliers, name=name or "sip_blend")
+    raise ConfigError(f"mixture must be one of {MIXTURE_KINDS}, got {kind!r}")

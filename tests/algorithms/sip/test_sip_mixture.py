@@ -150,3 +150,15 @@ def test_the_mixtures_run_on_real_shared_action_experts():
     chosen = episode.assignments(3)
     assert episode.actions(obs).tolist() == [
         shared_action(2, MARKET) if k == 0 else shared_action(3, LIMIT) for k in chosen]
+
+
+def test_make_mixture_names_the_three_kinds():
+    from rlexec.algorithms.sip.mixture import MIXTURE_KINDS, make_mixture
+
+    made = [make_mixture(k, [0.5, 0.5], [EXPERT_0, EXPERT_1], size_multipliers=SIZE_MULTIPLIERS)
+            for k in MIXTURE_KINDS]
+    assert [type(m) for m in made] == [EpisodeDrawMixture, StepMixture, BlendMixture]
+    with pytest.raises(ConfigError, match="size_multipliers"):
+        make_mixture("blend", [0.5, 0.5], [EXPERT_0, EXPERT_1])
+    with pytest.raises(ConfigError, match="one of"):
+        make_mixture("vote", [0.5, 0.5], [EXPERT_0, EXPERT_1])
