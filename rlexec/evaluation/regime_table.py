@@ -251,8 +251,9 @@ def register_policy_kind(kind: str, factory: str | PolicyFactory) -> None:
     POLICY_KINDS[kind] = factory
 
 
-def resolve_kind(kind: str, *, where: str = "policies") -> PolicyFactory:
-    target = POLICY_KINDS.get(kind, kind)
+def resolve_kind(kind: str, *, where: str = "policies", kinds: Mapping[str, str | PolicyFactory] | None = None
+                 ) -> PolicyFactory:
+    target = (POLICY_KINDS if kinds is None else kinds).get(kind, kind)
     if callable(target):
         return target
     if ":" not in target:
@@ -327,12 +328,13 @@ class RegimeResult:
     trajectories: dict[str, pa.Table]  # policy -> per-step records (only when recording)
 
 
-def build_policies(config: RegimesConfig, regime: str) -> list[tuple[PolicySpec, Any]]:
+def build_policies(config: RegimesConfig, regime: str, kinds: Mapping[str, str | PolicyFactory] | None = None
+                   ) -> list[tuple[PolicySpec, Any]]:
     context = PolicyContext(regime=regime, env_config=config.env_config(regime), seed=config.seed,
                             episodes=config.episodes, base_dir=Path(config.base_dir))
     built = []
     for spec in config.policies:
-        actor = resolve_kind(spec.kind, where=config.source)(spec, context)
+        actor = resolve_kind(spec.kind, where=config.source, kinds=kinds)(spec, context)
         if not callable(getattr(actor, "actions", None)):
             raise ConfigError(f"{config.source}: policy {spec.name!r}: kind {spec.kind!r} built "
                               f"{type(actor).__name__}, which has no actions(observations)")
@@ -341,16 +343,18 @@ def build_policies(config: RegimesConfig, regime: str) -> list[tuple[PolicySpec,
 
 
 def run_regime(config: RegimesConfig, regime: str, *, record: bool = False,
-               logp_policies: Sequence[str] | None = None) -> RegimeResult:
+               logp_policies: Sequence[str] | None = None,
+               kinds: Mapping[str, str | PolicyFactory] | None = None) -> RegimeResult:
     """Every policy on the regime's common seeds, through the one evaluation loop.
 
     ``record``: also keep each policy's per-step records with ``logp_<name>`` for every policy in
-    ``logp_policies`` (default: every policy whose actor has a ``model``)."""
+    ``logp_policies`` (default: every policy whose actor has a ``model``). ``kinds``: the policy
+    kinds to build from (default :data:`POLICY_KINDS` of this process)."""
     from rlexec.evaluation.episodes import LOBEpisodes
     from rlexec.evaluation.recorder import TrajectoryRecorder
 
     env_config = config.env_config(regime)
-    built = build_policies(config, regime)
+    built = build_policies(config, regime, kinds)
     runs = []
     for spec, actor in built:
         broker = getattr(actor, "broker", None) or spec.params.get("broker")
@@ -388,7 +392,10 @@ def run_regimes(config: RegimesConfig, *, parallel: bool = True, record: bool = 
     import ray
 
     task = ray.remote(num_cpus=1)(run_regime)
-    pending = {task.remote(config, regime, record=record, logp_policies=logp_policies): regime
+    # The driver's kinds that the config uses travel with each task: kinds registered at run time are
+    # known there too (a callable must be importable in the workers; a "module:function" always is).
+    kinds = {spec.kind: POLICY_KINDS.get(spec.kind, spec.kind) for spec in config.policies}
+    pending = {task.remote(config, regime, record=record, logp_policies=logp_policies, kinds=kinds): regime
                for regime in config.regimes}
     done: dict[str, RegimeResult] = {}
     while pending:
