@@ -1,7 +1,7 @@
 """After training: the Q-table's visited states -> a Boltzmann policy distilled into a differentiable expert.
 
 ``softmax(Q / tau)`` (spec 1.1 [DEFAULT]: tau_Q = 1) is fitted by cross-entropy into a small MLP
-(:class:`~rlexec.policies.expert.ExpertPolicy`, 2 x 64) on the states the trained epsilon-greedy
+(:class:`~rlexec.policies.expert.MLPPolicy`, 2 x 64) on the states the trained epsilon-greedy
 policy visits, and saved in ``<run>/expert``; a frozen copy of it is that expert's DPO reference.
 """
 
@@ -16,7 +16,7 @@ import torch
 
 from rlexec.algorithms.qlearning.binning import StateBinning
 from rlexec.errors import ConfigError
-from rlexec.policies.expert import ExpertPolicy
+from rlexec.policies.expert import MLPPolicy
 
 if TYPE_CHECKING:
     from ray.rllib.algorithms.algorithm import Algorithm
@@ -38,8 +38,8 @@ def distill_expert(
     hidden_sizes: Sequence[int] = (64, 64),
     seed: int = 0,
     metadata: dict[str, Any] | None = None,
-) -> ExpertPolicy:
-    """Fit an :class:`ExpertPolicy` to the Boltzmann policy of ``q_source`` on ``observations``.
+) -> MLPPolicy:
+    """Fit an :class:`MLPPolicy` to the Boltzmann policy of ``q_source`` on ``observations``.
 
     ``q_source``: a function of an (N, obs_dim) array returning Q values (N, A), or an object with a
     ``q_values`` method (e.g. a :class:`~rlexec.algorithms.qlearning.module.TabularQModule`). Training
@@ -72,10 +72,10 @@ def distill_expert(
         torch.set_num_threads(threads)
 
 
-def _fit(obs, q, targets, *, temperature, epochs, batch_size, lr, hidden_sizes, seed, metadata) -> ExpertPolicy:
+def _fit(obs, q, targets, *, temperature, epochs, batch_size, lr, hidden_sizes, seed, metadata) -> MLPPolicy:
     torch.manual_seed(seed)
     std = obs.std(axis=0)
-    policy = ExpertPolicy(obs_dim=obs.shape[1], num_actions=q.shape[1], hidden_sizes=hidden_sizes,
+    policy = MLPPolicy(obs_dim=obs.shape[1], num_actions=q.shape[1], hidden_sizes=hidden_sizes,
                           obs_mean=obs.mean(axis=0), obs_std=np.where(std > 1e-6, std, 1.0), metadata=metadata)
     x = torch.from_numpy(obs)
     optimizer = torch.optim.Adam(policy.parameters(), lr=lr)
@@ -136,7 +136,7 @@ def after_training(
     epochs: int | None = None, seed: int | None = None,
 ) -> dict[str, Any]:
     """Collect states with the trained epsilon-greedy policy, distil the Boltzmann policy
-    ``softmax(Q/temperature)`` into an :class:`~rlexec.policies.expert.ExpertPolicy` (spec
+    ``softmax(Q/temperature)`` into an :class:`~rlexec.policies.expert.MLPPolicy` (spec
     1.1 [DEFAULT]) and save it to ``run_dir / "expert"``; returns the distillation figures.
 
     Unset arguments come from the config (``expert_episodes``, ``expert_temperature``,
