@@ -39,9 +39,12 @@ import numpy as np
 import pyarrow as pa
 
 from rlexec.configs import read_yaml_mapping
+from rlexec.envs.lob_interpreters import LIMIT, MARKET
 from rlexec.errors import ConfigError
 from rlexec.evaluation.runner import Evaluation, FixedAction, Run, evaluate_runs
 from rlexec.evaluation.stats import mean_se, paired_difference
+
+PLACEMENTS = {"market": MARKET, "limit": LIMIT}
 
 # Reset seeds that RLlib training uses with rlexec's training configs (seed = 0..99,999 in every
 # shipped YAML): EnvRunner i resets its sub-env k with ``seed + i + k`` and evaluation EnvRunners with
@@ -51,7 +54,6 @@ from rlexec.evaluation.stats import mean_se, paired_difference
 TRAINING_SEED_RANGES: tuple[tuple[int, int], ...] = ((0, 100_000), (1_000_000, 1_100_000))
 DEFAULT_SEED = 10_000_000  # rlexec default: first evaluation seed, far from the training ranges
 DEFAULT_EPISODES = 100  # rlexec default (the seed reports 100 out-of-sample trajectories per regime)
-PLACEMENTS = {"market": 0, "limit": 1}  # the LOB env's placement actions
 
 # What the table reports, in order: metric of rlexec.evaluation.metrics -> (column title, unit, + means)
 TABLE_METRICS: dict[str, tuple[str, str, str]] = {
@@ -103,19 +105,22 @@ class RegimesConfig:
     execution: dict[str, Any] = field(default_factory=dict)  # LOBExecutionConfig fields, regime aside
     reference: str | None = None  # a policy every other is also compared with (e.g. SIP)
     best_of: tuple[str, ...] = ()  # candidates for "best single expert"; default: role expert, else broker
-    base_dir: str = "."  # relative policy paths are read from here (the YAML's folder)
+    base_dir: str = "."  # relative policy paths are read from here (absolute; default the working directory)
     source: str = "regimes config"
 
-    TOP_LEVEL = ("regimes", "policies", "episodes", "seed", "execution", "reference", "best_of")
+    regime_execution: dict[str, dict[str, Any]] = field(default_factory=dict)  # regime -> execution overrides
+
+    TOP_LEVEL = ("regimes", "policies", "episodes", "seed", "execution", "regime_execution", "reference", "best_of")
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any) -> RegimesConfig:
-        return cls.from_dict(read_yaml_mapping(path), source=str(path), base_dir=str(Path(path).resolve().parent),
-                             **overrides)
+        return cls.from_dict(read_yaml_mapping(path), source=str(path), **overrides)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, source: str = "regimes config", base_dir: str = ".",
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "regimes config", base_dir: str | None = None,
                   **overrides: Any) -> RegimesConfig:
+        """``base_dir``: where relative policy paths are read from (default the working directory, as
+        every rlexec path argument; made absolute here, because Ray workers may run elsewhere)."""
         from rlexec.market.regimes import REGIMES
 
         unknown = sorted(set(data) - set(cls.TOP_LEVEL))
@@ -143,6 +148,11 @@ class RegimesConfig:
         if not isinstance(execution, dict) or "regime" in execution:
             raise ConfigError(f"{source}: 'execution' must be a mapping of LOBExecutionConfig fields without "
                               "'regime' (the regimes list sets it)")
+        regime_execution = data.get("regime_execution") or {}
+        if not isinstance(regime_execution, dict) or not all(
+                r in regimes and isinstance(v, dict) and "regime" not in v for r, v in regime_execution.items()):
+            raise ConfigError(f"{source}: 'regime_execution' must map regimes of the list to mappings of "
+                              "LOBExecutionConfig fields (without 'regime')")
         reference = data.get("reference")
         best_of = tuple(data.get("best_of") or ())
         for key, wanted in (("reference", [reference] if reference else []), ("best_of", list(best_of))):
@@ -150,17 +160,36 @@ class RegimesConfig:
             if missing:
                 raise ConfigError(f"{source}: {key}: no policy named {missing}; policies are {names}")
         config = cls(regimes=tuple(regimes), policies=policies, episodes=episodes, seed=seed, execution=dict(execution),
-                     reference=reference, best_of=best_of, base_dir=base_dir, source=source)
-        config.env_config(regimes[0])  # a bad execution field fails now, naming the file, not inside a Ray task
+                     reference=reference, best_of=best_of, base_dir=str(Path(base_dir or ".").resolve()), source=source,
+                     regime_execution={r: dict(v) for r, v in regime_execution.items()})
+        for regime in regimes:  # a bad execution field fails now, naming the file, not inside a Ray task
+            for spec in policies:
+                env = config.env_config(regime, spec)
+                if not env.replay and (env.window_start is not None or env.window_minutes is not None):
+                    from rlexec.envs.lob_env import execution_window
+
+                    try:
+                        execution_window(regime, env.window_start, env.window_minutes)
+                    except ConfigError as exc:
+                        raise ConfigError(f"{source}: execution of regime {regime!r}: {exc}") from None
         return config
 
-    def env_config(self, regime: str):
+    def env_config(self, regime: str, policy: PolicySpec | None = None):
+        """The env of ``regime`` (and of ``policy``): ``execution``, then the regime's and the policy's
+        ``execution`` overrides. Policies may differ in how they act (action space, broker), never in
+        the market: episode e is the same simulated day for all of them."""
         from rlexec.envs.lob_env import LOBExecutionConfig
 
+        own = (policy.params.get("execution") or {}) if policy is not None else {}
+        if not isinstance(own, dict) or "regime" in own:
+            raise ConfigError(f"{self.source}: policy {policy.name!r}: 'execution' must be a mapping of "
+                              "LOBExecutionConfig fields without 'regime'")
         try:
-            return LOBExecutionConfig.from_dict({**self.execution, "regime": regime})
+            return LOBExecutionConfig.from_dict(
+                {**self.execution, **self.regime_execution.get(regime, {}), **own, "regime": regime})
         except ConfigError as exc:
-            raise ConfigError(f"{self.source}: execution: {exc}") from None
+            raise ConfigError(f"{self.source}: execution of regime {regime!r}"
+                              f"{f', policy {policy.name!r}' if own else ''}: {exc}") from None
 
     @property
     def seeds(self) -> tuple[int, int]:
@@ -181,7 +210,8 @@ class RegimesConfig:
     def to_dict(self) -> dict[str, Any]:
         return {
             "regimes": list(self.regimes), "episodes": self.episodes, "seed": self.seed,
-            "execution": dict(self.execution), "reference": self.reference, "best_of": list(self.best_of),
+            "execution": dict(self.execution), "regime_execution": dict(self.regime_execution),
+            "reference": self.reference, "best_of": list(self.best_of),
             "policies": [{"name": p.name, "kind": p.kind, "role": p.role, **p.params} for p in self.policies],
         }
 
@@ -284,13 +314,11 @@ def broker_policy(spec: PolicySpec, context: PolicyContext) -> Any:
     if broker not in BROKERS or placement not in PLACEMENTS:
         raise ConfigError(f"policy {spec.name!r}: broker must be one of {list(BROKERS)} and placement one of "
                           f"{list(PLACEMENTS)}, got {broker!r}, {placement!r}")
-    if getattr(context.env_config, "action_space", "placement") == "shared":
-        from rlexec.policies.expert import BrokerActor  # the shared action space's broker (experts branch)
+    if context.env_config.action_space == "shared":
+        from rlexec.policies.expert import BrokerActor
 
-        actor = BrokerActor(broker, placement)
-        actor.name = spec.name
-        return actor
-    return BrokerPlacement(spec.name, PLACEMENTS[placement], broker)
+        return BrokerActor(broker, PLACEMENTS[placement], name=spec.name)
+    return BrokerPlacement(spec.name, PLACEMENTS[placement], broker)  # the env's broker sizes the child
 
 
 def expert_policy(spec: PolicySpec, context: PolicyContext) -> Any:
@@ -305,7 +333,8 @@ def expert_policy(spec: PolicySpec, context: PolicyContext) -> Any:
     if (path / "policy.json").exists():
         from rlexec.policies.expert import ExpertPolicy
 
-        model, broker = ExpertPolicy.load(path), spec.param("broker", None)
+        model = ExpertPolicy.load(path)
+        broker = spec.param("broker", getattr(model, "broker", None))  # a shared expert knows its broker
     else:
         from rlexec.policies.trained import TrainedPolicy
 
@@ -314,9 +343,20 @@ def expert_policy(spec: PolicySpec, context: PolicyContext) -> Any:
         model = trained.model
         broker = trained.env_config.get("broker", "twap")
         broker = spec.param("broker", broker.get("name", "twap") if isinstance(broker, dict) else broker)
+    wanted = action_count(context.env_config)
+    if getattr(model, "num_actions", wanted) != wanted:
+        raise ConfigError(f"policy {spec.name!r}: {path} has {model.num_actions} actions, the env's "
+                          f"{context.env_config.action_space!r} action space {wanted}; set execution.action_space")
     actor = make_actor(model, kind, seed=seed, name=spec.name)
     actor.broker = broker
     return actor
+
+
+def action_count(env_config: Any) -> int:
+    """Actions of the LOB env under ``env_config``: 3 placements, or the 1 + 2 S shared actions."""
+    from rlexec.envs.lob_interpreters import num_shared_actions
+
+    return num_shared_actions(len(env_config.size_multipliers)) if env_config.action_space == "shared" else 3
 
 
 # ---- running ------------------------------------------------------------------------------------------
@@ -330,10 +370,10 @@ class RegimeResult:
 
 def build_policies(config: RegimesConfig, regime: str, kinds: Mapping[str, str | PolicyFactory] | None = None
                    ) -> list[tuple[PolicySpec, Any]]:
-    context = PolicyContext(regime=regime, env_config=config.env_config(regime), seed=config.seed,
-                            episodes=config.episodes, base_dir=Path(config.base_dir))
     built = []
     for spec in config.policies:
+        context = PolicyContext(regime=regime, env_config=config.env_config(regime, spec), seed=config.seed,
+                                episodes=config.episodes, base_dir=Path(config.base_dir))
         actor = resolve_kind(spec.kind, where=config.source, kinds=kinds)(spec, context)
         if not callable(getattr(actor, "actions", None)):
             raise ConfigError(f"{config.source}: policy {spec.name!r}: kind {spec.kind!r} built "
@@ -353,13 +393,12 @@ def run_regime(config: RegimesConfig, regime: str, *, record: bool = False,
     from rlexec.evaluation.episodes import LOBEpisodes
     from rlexec.evaluation.recorder import TrajectoryRecorder
 
-    env_config = config.env_config(regime)
     built = build_policies(config, regime, kinds)
     runs = []
     for spec, actor in built:
         broker = getattr(actor, "broker", None) or spec.params.get("broker")
-        runs.append(Run(spec.name, actor, lambda broker=broker: LOBEpisodes(
-            env_config, episodes=config.episodes, seed=config.seed, broker=broker)))
+        runs.append(Run(spec.name, actor, lambda env=config.env_config(regime, spec), broker=broker: LOBEpisodes(
+            env, episodes=config.episodes, seed=config.seed, broker=broker)))
     recorders = {}
     if record:
         models = {spec.name: actor.model for spec, actor in built if hasattr(actor, "model")}
@@ -370,8 +409,8 @@ def run_regime(config: RegimesConfig, regime: str, *, record: bool = False,
             models = {n: models[n] for n in logp_policies}
         recorders = {spec.name: TrajectoryRecorder(models) for spec, _ in built}
     evaluation = evaluate_runs(runs, recorders=recorders)
-    for r in evaluation.results:  # U_q next to the registered metrics, so every table reads one dict
-        r.metrics["quality_bps"] = quality_bps(r.metrics, env_config.unfilled_penalty_bps)
+    for spec, r in zip(config.policies, evaluation.results):  # U_q next to the registered metrics
+        r.metrics["quality_bps"] = quality_bps(r.metrics, config.env_config(regime, spec).unfilled_penalty_bps)
     weights = {spec.name: {k: np.asarray(v, dtype=np.float64) for k, v in actor.mixture_weights().items()}
                for spec, actor in built if callable(getattr(actor, "mixture_weights", None))}
     return RegimeResult(regime, evaluation, weights, {name: r.to_table() for name, r in recorders.items()})

@@ -160,10 +160,10 @@ class TrajectoryStore:
         steps = self.steps.sort_by([("regime", "ascending"), ("seed", "ascending"), ("policy", "ascending"),
                                     ("step", "ascending")])
         keys = list(zip(*(steps[c].to_pylist() for c in ("regime", "seed", "policy"))))
-        observations = np.asarray(steps["observation"].combine_chunks().flatten().to_numpy(zero_copy_only=False),
+        observations = np.array(steps["observation"].combine_chunks().flatten().to_numpy(zero_copy_only=False),
                                   dtype=np.float32).reshape(steps.num_rows, -1)
-        actions = steps["action"].to_numpy()
-        logp = {e: steps[LOGP_PREFIX + e].to_numpy() for e in self.experts}
+        actions = steps["action"].to_numpy().copy()  # writable: torch refuses read-only arrays
+        logp = {e: steps[LOGP_PREFIX + e].to_numpy().copy() for e in self.experts}
         outcomes = {(row["regime"], row["seed"], row["policy"]): row for row in self.episodes.to_pylist()}
         grouped: dict[tuple[str, int], dict[str, Trajectory]] = {}
         start = 0

@@ -15,31 +15,32 @@ import pytest
 import torch
 import yaml
 
-from rlexec.envs.lob_env import LOBExecutionEnv
+from rlexec.envs.lob_env import OBSERVATION_NAMES, SHARED_OBSERVATION_NAMES, LOBExecutionEnv
+from rlexec.envs.lob_interpreters import LIMIT, MARKET
 from rlexec.errors import ConfigError
 from rlexec.evaluation import regime_table as rt
 from rlexec.evaluation.metrics import aggregate
 from rlexec.evaluation.runner import Evaluation, StrategyResult
 from rlexec.evaluation.trajectory_store import TrajectoryStore, write_store
-from rlexec.policies.expert import ExpertPolicy
+from rlexec.policies.binning import FeatureBins, StateBinning
+from rlexec.policies.expert import BrokerActor, ExpertPolicy, MLPPolicy
 
 EPISODES = 3
-EXECUTION = {"decision_interval_s": 300.0}
+EXECUTION = {"decision_interval_s": 300.0, "action_space": "shared"}
 BROKERS = [{"name": "twap_market", "kind": "broker", "broker": "twap", "placement": "market"},
            {"name": "twap_limit", "kind": "broker", "broker": "twap", "placement": "limit"}]
 
 
 class MarketThenLimit:
-    """A market order at the first decision, limit orders after: acts like twap_market only at first."""
-
-    broker = "twap"
+    """TWAP's size, a market order at the first decision, limit orders after: acts like twap_market only at first."""
 
     def __init__(self, name):
         self.name, self.calls = name, 0
+        self.market, self.limit = BrokerActor("twap", MARKET), BrokerActor("twap", LIMIT)
 
     def actions(self, observations):
         self.calls += 1
-        return np.full(len(observations), 0 if self.calls == 1 else 1, dtype=np.int64)
+        return (self.market if self.calls == 1 else self.limit).actions(observations)
 
     def mixture_weights(self):  # a stand-in mixture: weight 1/e on "a" after episode e
         e = np.arange(1, EPISODES + 1, dtype=np.float64)
@@ -52,12 +53,20 @@ def market_then_limit(spec, context):
 
 @pytest.fixture(scope="module")
 def expert_dir(tmp_path_factory):
+    """A shared-action VWAP expert: market early, limit late (by time_pct), at VWAP's size."""
+    time = SHARED_OBSERVATION_NAMES.index("time_pct")
+    binning = StateBinning((FeatureBins(name="time_pct", index=time, edges=(0.5,)),))
+    q = np.array([[1.0, 0.0, -1.0], [0.0, 1.0, -1.0]])  # rows: time < 0.5, >= 0.5; columns market, limit, hold
+    expert = ExpertPolicy.from_q_table(broker="vwap", q_table=q, binning=binning, temperature=0.5)
+    return expert.save(tmp_path_factory.mktemp("expert"))
+
+
+@pytest.fixture(scope="module")
+def mlp_dir(tmp_path_factory):
+    """An MLP expert exported from a placement-mode table: 3 actions, the 16 placement-mode features."""
     torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("expert")
-    obs_dim = LOBExecutionEnv(rt.RegimesConfig.from_dict(_config_data(BROKERS)).env_config("open")
-                              ).observation_space.shape[0]
-    ExpertPolicy(obs_dim=obs_dim, num_actions=3, hidden_sizes=(8,)).save(folder)
-    return folder
+    return MLPPolicy(obs_dim=len(OBSERVATION_NAMES), num_actions=3, hidden_sizes=(8,)).save(
+        tmp_path_factory.mktemp("mlp"))
 
 
 def _config_data(policies, **extra):
@@ -69,7 +78,7 @@ def tiny(expert_dir):
     """(config, results) of 2 brokers, the market-then-limit stand-in and a random expert, recorded."""
     rt.register_policy_kind("market_then_limit", market_then_limit)
     policies = [*BROKERS, {"name": "switcher", "kind": "market_then_limit"},
-                {"name": "expert", "kind": "expert", "path": str(expert_dir), "broker": "twap"}]
+                {"name": "expert", "kind": "expert", "path": str(expert_dir)}]
     config = rt.RegimesConfig.from_dict(_config_data(policies, reference="switcher"))
     return config, rt.run_regimes(config, parallel=False, record=True)
 
@@ -205,8 +214,8 @@ def test_store_round_trip_and_expert_log_probabilities(tiny, expert_dir, tmp_pat
             recorded = recorded[recorded.order == episode].sort_values("step")
             np.testing.assert_array_equal(trajectory.observations, np.stack(recorded.observation))
             np.testing.assert_array_equal(trajectory.actions, recorded.action.to_numpy())
-            with torch.no_grad():
-                scored = expert.log_prob(trajectory.actions, trajectory.observations).numpy()
+            scored = expert.log_probs(trajectory.observations, trajectory.actions)
+            assert np.isfinite(scored).all()  # every policy's trajectory has a likelihood under the expert
             np.testing.assert_allclose(trajectory.logp["expert"], scored, rtol=1e-6, atol=1e-6)
             assert trajectory.log_prob("expert") == pytest.approx(float(scored.sum()), rel=1e-6)
             assert trajectory.outcome["steps"] == len(trajectory.actions)
@@ -237,7 +246,12 @@ def test_evaluation_seeds_stay_clear_of_training_seeds():
     ({"policies": [{"name": "x", "kind": "broker"}, {"name": "x", "kind": "broker"}]}, "repeated name"),
     ({"reference": "sip"}, "reference: no policy named"),
     ({"seed": 5}, "overlap the training seeds"),
-    ({"execution": {"decision_interval_s": -1}}, "execution: LOBExecutionConfig.decision_interval_s"),
+    ({"execution": {"decision_interval_s": -1}}, "execution of regime 'open': LOBExecutionConfig.decision_interval_s"),
+    ({"regime_execution": {"midday": {"window_minutes": 0}}},
+     "execution of regime 'midday': LOBExecutionConfig.window_minutes"),
+    ({"regime_execution": {"close": {}}}, "'regime_execution' must map regimes of the list"),
+    ({"policies": [{"name": "x", "kind": "broker", "broker": "twap", "execution": {"action_space": "odd"}}]},
+     "policy 'x': LOBExecutionConfig.action_space"),
     ({"extra": 1}, "unknown key"),
 ])
 def test_bad_configs_fail_with_one_line_naming_the_file(tmp_path, change, message):
@@ -248,9 +262,15 @@ def test_bad_configs_fail_with_one_line_naming_the_file(tmp_path, change, messag
     assert str(path) in str(info.value) and "\n" not in str(info.value)
 
 
-def test_an_expert_path_per_regime(tmp_path, expert_dir):
+def test_an_expert_path_per_regime_and_its_own_action_space(mlp_dir):
+    # the placement-mode MLP acts in its own env (execution override), next to shared-mode policies
     config = rt.RegimesConfig.from_dict(_config_data([
-        {"name": "e", "kind": "expert", "broker": "twap", "path": {"open": str(expert_dir)}}]))
-    assert rt.build_policies(config, "open")[0][1].broker == "twap"
+        {"name": "e", "kind": "expert", "broker": "is", "path": {"open": str(mlp_dir)},
+         "execution": {"action_space": "placement"}}]))
+    (spec, actor), = rt.build_policies(config, "open")
+    assert actor.broker == "is" and config.env_config("open", spec).action_space == "placement"
     with pytest.raises(ConfigError, match="no path for regime 'midday'"):
         rt.build_policies(config, "midday")
+    shared = rt.RegimesConfig.from_dict(_config_data([{"name": "e", "kind": "expert", "path": str(mlp_dir)}]))
+    with pytest.raises(ConfigError, match="has 3 actions, the env's 'shared' action space 11"):
+        rt.build_policies(shared, "open")
