@@ -234,8 +234,11 @@ def test_evaluation_seeds_stay_clear_of_training_seeds():
             rt.check_evaluation_seeds(seed, episodes)
     rt.check_evaluation_seeds(rt.DEFAULT_SEED, 10_000)
     # every shipped training config seeds RLlib inside the reserved ranges (EnvRunner i: seed + i; eval + 1e6)
-    for path in Path(__file__).resolve().parents[2].joinpath("configs").glob("*.yaml"):
-        seed = (yaml.safe_load(path.read_text()) or {}).get("seed", 0)
+    training = [p for p in Path(__file__).resolve().parents[2].joinpath("configs").rglob("*.yaml")
+                if "algorithm" in (yaml.safe_load(p.read_text()) or {})]
+    assert training
+    for path in training:
+        seed = yaml.safe_load(path.read_text()).get("seed", 0)
         for offset in (0, 1_000_000):
             assert any(lo <= seed + offset + 16 < hi for lo, hi in rt.TRAINING_SEED_RANGES), path
 
