@@ -88,6 +88,11 @@ class PolicySpec:
     role: str  # "broker", "expert" or "mixture": who counts as a "single expert" for the paired table
     params: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def compare_with(self) -> tuple[str, ...]:
+        """Policies this one is compared with, pair by pair (the ``compare_with`` parameter)."""
+        return tuple(self.params.get("compare_with") or ())
+
     def param(self, key: str, default: Any = ..., *, source: str = "") -> Any:
         if key in self.params:
             return self.params[key]
@@ -155,7 +160,9 @@ class RegimesConfig:
                               "LOBExecutionConfig fields (without 'regime')")
         reference = data.get("reference")
         best_of = tuple(data.get("best_of") or ())
-        for key, wanted in (("reference", [reference] if reference else []), ("best_of", list(best_of))):
+        compared = [n for p in policies for n in p.compare_with]
+        for key, wanted in (("reference", [reference] if reference else []), ("best_of", list(best_of)),
+                            ("compare_with", compared)):
             missing = [n for n in wanted if n not in names]
             if missing:
                 raise ConfigError(f"{source}: {key}: no policy named {missing}; policies are {names}")
@@ -230,6 +237,9 @@ def _policy_spec(entry: Any, index: int, source: str) -> PolicySpec:
     if role not in ("broker", "expert", "mixture"):
         raise ConfigError(f"{where}: role must be broker, expert or mixture, got {role!r}")
     resolve_kind(kind, where=where)
+    compare_with = entry.get("compare_with", [])
+    if not isinstance(compare_with, list) or not all(isinstance(n, str) for n in compare_with):
+        raise ConfigError(f"{where}: compare_with must be a list of policy names, got {compare_with!r}")
     params = {k: v for k, v in entry.items() if k not in ("name", "kind", "role")}
     return PolicySpec(name=name, kind=kind, role=role, params=params)
 
@@ -472,23 +482,24 @@ def summary_table(results: Sequence[RegimeResult], config: RegimesConfig) -> pa.
 def paired_table(results: Sequence[RegimeResult], config: RegimesConfig, confidence: float = 0.95) -> pa.Table:
     """One row per (regime, comparison, policy, metric): policy minus the comparison's policy on the
     same seeds; mean, SE, two-sided t confidence interval. Comparisons: ``best_single`` (the regime's
-    best single expert, named in ``against_policy``) and ``reference`` (the config's reference)."""
+    best single expert, named in ``against_policy``), ``reference`` (the config's reference) and
+    ``compare_with`` (each policy against the policies its ``compare_with`` lists, e.g. an expert
+    against its own broker's fixed placements)."""
     rows: dict[str, list] = {k: [] for k in ("regime", "against", "against_policy", "policy", "metric", "mean", "se",
                                              "low", "high", "n", "significant")}
     for result in results:
-        against = [("best_single", best_single(result, config.candidates)), ("reference", config.reference)]
-        for label, base_name in against:
-            if base_name is None:
-                continue
-            base = result.evaluation.result(base_name)
-            for r in result.evaluation.results:
-                if r.name == base_name:
-                    continue
-                for metric in TABLE_METRICS:
-                    d = paired_difference(r.metrics[metric], base.metrics[metric], confidence)
-                    for key, v in zip(rows, (result.regime, label, base_name, r.name, metric, d.mean, d.se, d.low,
-                                             d.high, d.n, d.significant)):
-                        rows[key].append(v)
+        pairs = []  # (label, policy, base)
+        for label, base in (("best_single", best_single(result, config.candidates)), ("reference", config.reference)):
+            if base is not None:
+                pairs += [(label, r.name, base) for r in result.evaluation.results if r.name != base]
+        pairs += [("compare_with", spec.name, base) for spec in config.policies for base in spec.compare_with]
+        for label, name, base_name in pairs:
+            policy, base = result.evaluation.result(name), result.evaluation.result(base_name)
+            for metric in TABLE_METRICS:
+                d = paired_difference(policy.metrics[metric], base.metrics[metric], confidence)
+                for key, v in zip(rows, (result.regime, label, base_name, name, metric, d.mean, d.se, d.low,
+                                         d.high, d.n, d.significant)):
+                    rows[key].append(v)
     return pa.table({**rows, "n": pa.array(rows["n"], pa.int64())})
 
 
@@ -504,6 +515,7 @@ def per_episode_table(results: Sequence[RegimeResult]) -> pa.Table:
 # ---- printed tables -----------------------------------------------------------------------------------
 DIGITS = {"fill_rate": 3}  # every other table metric: 2 decimals
 PAIRED_SHOWN = ("execution_cost_usd", "quality_bps")  # printed; the CSV has every metric
+COMPARED_SHOWN = ("price_advantage_bps", "quality_bps")  # issue 9's test: an expert vs its own broker, in PA
 
 
 def text_tables(summary: pa.Table, paired: pa.Table, config: RegimesConfig) -> list:
@@ -522,8 +534,12 @@ def text_tables(summary: pa.Table, paired: pa.Table, config: RegimesConfig) -> l
                      for name in names)
         out.append(TextTable(title=f"{header}: mean ± SE, {unit}", columns=("policy", *config.regimes), rows=rows,
                              caption=f"{sign}; {on}"))
-    pairs = {(row["regime"], row["against"], row["policy"], row["metric"]): row for row in paired.to_pylist()}
-    against_names = {(row["regime"], row["against"]): row["against_policy"] for row in paired.to_pylist()}
+    pairs = {(row["regime"], row["against"], row["policy"], row["metric"]): row for row in paired.to_pylist()
+             if row["against"] != "compare_with"}
+    pairs |= {(row["regime"], row["against"], row["policy"], row["metric"], row["against_policy"]): row
+              for row in paired.to_pylist() if row["against"] == "compare_with"}
+    against_names = {(row["regime"], row["against"]): row["against_policy"] for row in paired.to_pylist()
+                     if row["against"] != "compare_with"}
     for against, label in (("best_single", "the regime's best single expert"), ("reference", config.reference)):
         if not any(key[1] == against for key in against_names):
             continue
@@ -543,6 +559,15 @@ def text_tables(summary: pa.Table, paired: pa.Table, config: RegimesConfig) -> l
                 columns=("policy", *config.regimes), rows=tuple(rows),
                 caption=f"{sign}; * = CI excludes 0; compared with {bases}; best single = highest mean U_q among "
                         f"{', '.join(config.candidates)}"))
+    own = [row for row in paired.to_pylist() if row["against"] == "compare_with"]
+    couples = list(dict.fromkeys((row["policy"], row["against_policy"]) for row in own))
+    for metric in COMPARED_SHOWN if couples else ():
+        header, unit, sign = TABLE_METRICS[metric]
+        rows = tuple((f"{name} − {base}", *(_paired_text(pairs.get((regime, "compare_with", name, metric, base)))
+                                            for regime in config.regimes)) for name, base in couples)
+        out.append(TextTable(title=f"{header}, policy − the policies it is compared with: paired mean [95% CI], {unit}",
+                             columns=("policy − compared with", *config.regimes), rows=rows,
+                             caption=f"{sign}; * = CI excludes 0; {on}"))
     return out
 
 

@@ -141,9 +141,10 @@ def test_paired_differences_against_the_best_single_expert_by_hand():
                                        "b": _metrics([2, 4, 5, 7], [0, 1, 0, 1])})
     config = rt.RegimesConfig.from_dict({"regimes": ["baseline"], "policies": [
         {"name": "a", "kind": "broker", "role": "expert", "broker": "twap"},
-        {"name": "b", "kind": "broker", "role": "expert", "broker": "vwap"}]})
+        {"name": "b", "kind": "broker", "role": "expert", "broker": "vwap", "compare_with": ["a"]}]})
     assert rt.best_single(result, config.candidates) == "a"
-    rows = rt.paired_table([result], config).to_pandas().set_index(["policy", "metric"])
+    paired = rt.paired_table([result], config).to_pandas()
+    rows = paired[paired.against == "best_single"].set_index(["policy", "metric"])
     cost = rows.loc[("b", "execution_cost_usd")]
     # d = [1, 2, 2, 3]: mean 2, sd sqrt(2/3), se sqrt(2/3)/2; t(0.975, 3 dof) = 3.182446305
     se = math.sqrt(2 / 3) / 2
@@ -153,7 +154,17 @@ def test_paired_differences_against_the_best_single_expert_by_hand():
     assert cost["low"] == pytest.approx(2 - 3.182446305 * se, rel=1e-8)
     assert cost["high"] == pytest.approx(2 + 3.182446305 * se, rel=1e-8)
     assert cost["significant"]
-    assert ("a", "execution_cost_usd") not in rows.index  # the best is not compared with itself
+    # b's own comparison with a (compare_with) is the same pair
+    table = rt.paired_table([result], config).to_pandas()
+    assert table.against.tolist().count("compare_with") == len(rt.TABLE_METRICS)
+    own = table[(table.against == "compare_with") & (table.metric == "execution_cost_usd")].iloc[0]
+    assert (own.policy, own.against_policy, own["mean"], own.low) == ("b", "a", 2.0, cost["low"])
+    printed = rt.text_tables(rt.summary_table([result], config), rt.paired_table([result], config), config)
+    quality = next(t for t in printed if t.columns[0] == "policy − compared with" and "U_q" in t.title)
+    assert quality.rows == (("b − a", "-1.00 [-2.30, +0.30]"),)  # d = [-1, 0, -2, -1]: half 3.182 x 0.408
+    assert rows.loc[("b", "execution_cost_usd")].shape  # unique: the best single row only
+    best = table[(table.against == "best_single")]
+    assert "a" not in set(best.policy)  # the best is not compared with itself
 
 
 def test_policies_that_act_alike_at_first_see_the_same_market(tiny):
@@ -248,6 +259,8 @@ def test_evaluation_seeds_stay_clear_of_training_seeds():
     ({"policies": [{"name": "x", "kind": "nosuch"}]}, "unknown policy kind 'nosuch'"),
     ({"policies": [{"name": "x", "kind": "broker"}, {"name": "x", "kind": "broker"}]}, "repeated name"),
     ({"reference": "sip"}, "reference: no policy named"),
+    ({"policies": [{"name": "x", "kind": "broker", "broker": "twap", "compare_with": ["y"]}]},
+     "compare_with: no policy named"),
     ({"seed": 5}, "overlap the training seeds"),
     ({"execution": {"decision_interval_s": -1}}, "execution of regime 'open': LOBExecutionConfig.decision_interval_s"),
     ({"regime_execution": {"midday": {"window_minutes": 0}}},
