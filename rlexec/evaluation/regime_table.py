@@ -520,7 +520,8 @@ COMPARED_SHOWN = ("price_advantage_bps", "quality_bps")  # issue 9's test: an ex
 
 def text_tables(summary: pa.Table, paired: pa.Table, config: RegimesConfig) -> list:
     """The printed Table 1 analogue: one table per metric (policies x regimes, mean ± SE), then the
-    paired differences against the best single expert and the reference, as plain-text cells."""
+    paired differences against the best single expert, the reference and each policy's
+    ``compare_with``, as plain-text cells."""
     from rlexec.evaluation.tables import TextTable
 
     first, last = config.seeds
@@ -534,10 +535,8 @@ def text_tables(summary: pa.Table, paired: pa.Table, config: RegimesConfig) -> l
                      for name in names)
         out.append(TextTable(title=f"{header}: mean ± SE, {unit}", columns=("policy", *config.regimes), rows=rows,
                              caption=f"{sign}; {on}"))
-    pairs = {(row["regime"], row["against"], row["policy"], row["metric"]): row for row in paired.to_pylist()
-             if row["against"] != "compare_with"}
-    pairs |= {(row["regime"], row["against"], row["policy"], row["metric"], row["against_policy"]): row
-              for row in paired.to_pylist() if row["against"] == "compare_with"}
+    pairs = {(row["regime"], row["against"], row["policy"], row["metric"], row["against_policy"]): row
+             for row in paired.to_pylist()}
     against_names = {(row["regime"], row["against"]): row["against_policy"] for row in paired.to_pylist()
                      if row["against"] != "compare_with"}
     for against, label in (("best_single", "the regime's best single expert"), ("reference", config.reference)):
@@ -550,7 +549,7 @@ def text_tables(summary: pa.Table, paired: pa.Table, config: RegimesConfig) -> l
                 row = [name]
                 for regime in config.regimes:
                     base = against_names.get((regime, against))
-                    pair = pairs.get((regime, against, name, metric))
+                    pair = pairs.get((regime, against, name, metric, base))
                     row.append("(itself)" if base == name else _paired_text(pair))
                 rows.append(tuple(row))
             bases = ", ".join(f"{r}: {against_names[(r, against)]}" for r in config.regimes if (r, against) in against_names)
