@@ -290,3 +290,18 @@ def test_an_expert_path_per_regime_and_its_own_action_space(mlp_dir):
     shared = rt.RegimesConfig.from_dict(_config_data([{"name": "e", "kind": "expert", "path": str(mlp_dir)}]))
     with pytest.raises(ConfigError, match="has 3 actions, the env's 'shared' action space 11"):
         rt.build_policies(shared, "open")
+
+
+def test_plots_draw_every_policy_and_mixture_weight(tiny):
+    from rlexec.evaluation import plots
+
+    _, results = tiny
+    fig = plots.mixture_weights_figure({r.regime: r.weights for r in results})
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in panels] == ["switcher · open", "switcher · midday"]
+    np.testing.assert_allclose(panels[0].lines[0].get_ydata(), [1, 0.5, 1 / 3])
+    fig = plots.regime_fill_curves_figure({r.regime: r.evaluation for r in results})
+    open_panel = fig.axes[0]
+    assert [line.get_label() for line in open_panel.lines] == ["twap_market", "twap_limit", "switcher", "expert"]
+    market = results[0].evaluation.result("twap_market").fill_curve.mean(axis=0) * 100
+    np.testing.assert_allclose(open_panel.lines[0].get_ydata()[1:], market)
