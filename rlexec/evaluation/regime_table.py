@@ -40,7 +40,7 @@ import pyarrow as pa
 
 from rlexec.configs import read_yaml_mapping
 from rlexec.envs.lob_interpreters import LIMIT, MARKET
-from rlexec.errors import ConfigError
+from rlexec.errors import ConfigError, RlexecError
 from rlexec.evaluation.runner import Evaluation, FixedAction, Run, evaluate_runs
 from rlexec.evaluation.stats import mean_se, paired_difference
 
@@ -384,7 +384,12 @@ def build_policies(config: RegimesConfig, regime: str, kinds: Mapping[str, str |
     for spec in config.policies:
         context = PolicyContext(regime=regime, env_config=config.env_config(regime, spec), seed=config.seed,
                                 episodes=config.episodes, base_dir=Path(config.base_dir))
-        actor = resolve_kind(spec.kind, where=config.source, kinds=kinds)(spec, context)
+        try:
+            actor = resolve_kind(spec.kind, where=config.source, kinds=kinds)(spec, context)
+        except ConfigError as exc:  # name the file the policy came from
+            message = str(exc)
+            raise ConfigError(message if message.startswith(config.source) else
+                              f"{config.source}: regime {regime!r}: {message}") from None
         if not callable(getattr(actor, "actions", None)):
             raise ConfigError(f"{config.source}: policy {spec.name!r}: kind {spec.kind!r} built "
                               f"{type(actor).__name__}, which has no actions(observations)")
@@ -450,7 +455,12 @@ def run_regimes(config: RegimesConfig, *, parallel: bool = True, record: bool = 
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=1)
         regime = pending.pop(ready[0])
-        done[regime] = ray.get(ready[0])
+        try:
+            done[regime] = ray.get(ready[0])
+        except ray.exceptions.RayTaskError as exc:
+            if isinstance(exc.cause, RlexecError):  # a user's mistake: its one line, not a remote traceback
+                raise exc.cause from None
+            raise
         if on_done:
             on_done(regime)
     return [done[r] for r in config.regimes]

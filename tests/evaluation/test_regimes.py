@@ -209,6 +209,15 @@ def test_parallel_regimes_equal_serial_ones(ray_session, tiny):
     assert rt.per_episode_table(parallel).equals(rt.per_episode_table(serial).filter(brokers))
 
 
+def test_a_mistake_inside_a_ray_task_is_its_one_line_error(ray_session, expert_dir):
+    config = rt.RegimesConfig.from_dict(_config_data([
+        {"name": "e", "kind": "expert", "path": {"open": str(expert_dir)}}], episodes=1))
+    with pytest.raises(ConfigError) as info:
+        rt.run_regimes(config, parallel=True)
+    assert type(info.value) is ConfigError and str(info.value) == (
+        "regimes config: regime 'midday': policy 'e': no path for regime 'midday' (has ['open'])")
+
+
 def test_store_round_trip_and_expert_log_probabilities(tiny, expert_dir, tmp_path):
     config, results = tiny
     write_store(results, config, tmp_path / "store")
