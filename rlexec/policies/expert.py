@@ -330,8 +330,14 @@ class ExpertPolicy:
         return float(self.log_probs(observations, actions).sum())
 
     def greedy(self, observations) -> np.ndarray:
-        """[T] the most probable shared action: broker k's bucket, placed by argmax Q (hold when it wins)."""
-        return self.logits(_as_numpy_obs(observations)).argmax(axis=-1)
+        """[T] the mode of each factor: the placement of highest probability (argmax Q, market first on ties,
+        as the Q-table's greedy lookup) at broker k's bucket. Not the argmax of the joint, which would
+        favour hold, whose probability is not split over sizes."""
+        obs = _as_numpy_obs(observations)
+        with torch.no_grad():
+            place = self._module.placement_log_probs(torch.from_numpy(obs)).argmax(dim=-1).numpy()
+        buckets = np.clip(np.rint(obs[:, self._module.bucket_index]), 0, self._module.num_buckets - 1).astype(int)
+        return np.array([shared_action(int(b), PLACEMENT_ORDER[p]) for b, p in zip(buckets, place)], dtype=np.int64)
 
     def actions(self, observations) -> np.ndarray:
         """The Actor protocol (greedy)."""

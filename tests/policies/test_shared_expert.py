@@ -119,3 +119,13 @@ def test_every_expert_gives_finite_log_probs_to_every_others_trajectory():
             obs, _, done, _, _ = env.step(action)
         for scorer in experts:
             assert np.isfinite(scorer.trajectory_log_prob(np.array(observations), np.array(actions)))
+
+
+def test_greedy_is_the_mode_of_each_factor_not_the_joint_argmax():
+    # placement probabilities (market, limit, hold) ~ (0.36, 0.28, 0.36) minus a hair: market is the table's
+    # greedy placement, yet hold's joint probability beats market at the broker's bucket (0.36 x ~0.77)
+    q = np.log(np.array([[0.36, 0.28, 0.3599], [0.36, 0.28, 0.3599]]))
+    expert = ExpertPolicy.from_q_table(broker="twap", q_table=q, binning=BINNING, temperature=1.0)
+    obs = np.stack([_obs(0.2, [2, 0, 0, 0])])
+    assert expert.probabilities(obs).argmax() == 0
+    assert expert.greedy(obs).tolist() == [shared_action(2, MARKET)]

@@ -1,5 +1,10 @@
 """After training: the Q-table's visited states -> a Boltzmann policy distilled into a differentiable expert.
 
+Trained on the shared observation (env ``action_space: shared_placement``, issue 9), the table itself
+becomes the expert: :class:`~rlexec.policies.expert.ExpertPolicy` over the shared actions, with
+``tau`` set so that the mean top placement probability on the states the trained policy visits is
+``expert_greedy_mass`` (:func:`~rlexec.policies.expert.calibrate_temperature`). Otherwise:
+
 ``softmax(Q / tau)`` (spec 1.1 [DEFAULT]: tau_Q = 1) is fitted by cross-entropy into a small MLP
 (:class:`~rlexec.policies.expert.MLPPolicy`, 2 x 64) on the states the trained epsilon-greedy
 policy visits, and saved in ``<run>/expert``; a frozen copy of it is that expert's DPO reference.
@@ -16,7 +21,7 @@ import torch
 
 from rlexec.algorithms.qlearning.binning import StateBinning
 from rlexec.errors import ConfigError
-from rlexec.policies.expert import MLPPolicy
+from rlexec.policies.expert import ExpertPolicy, MLPPolicy, calibrate_temperature
 
 if TYPE_CHECKING:
     from ray.rllib.algorithms.algorithm import Algorithm
@@ -153,22 +158,52 @@ def after_training(
     observations, returns = collect_observations(env, q_table, binning, num_episodes=num_episodes,
                                                  epsilon=epsilon, seed=seed + 10_007)
     states = binning.index(observations)
-    q_fn = lambda obs: q_table[binning.index(obs)]  # noqa: E731  (table lookup for raw observations)
     metadata = {
         "algorithm": "qlearning", "env_config": dict(config.env_config), "seed": seed,
         "binning": binning.to_dict(), "iterations": int(algo.iteration),
     }
-    policy = distill_expert(q_fn, observations, temperature=temperature, epochs=epochs, seed=seed, metadata=metadata)
+    if getattr(env, "config", None) is not None and getattr(env.config, "action_space", None) == "shared_placement":
+        policy, figures = export_shared_expert(
+            q_table, binning, observations, broker=env.config.broker.name, greedy_mass=config.expert_greedy_mass,
+            size_concentration=config.expert_size_concentration, num_buckets=len(env.config.size_multipliers),
+            metadata=metadata)
+    else:
+        q_fn = lambda obs: q_table[binning.index(obs)]  # noqa: E731  (table lookup for raw observations)
+        policy = distill_expert(q_fn, observations, temperature=temperature, epochs=epochs, seed=seed,
+                                metadata=metadata)
+        figures = dict(policy.metadata["distillation"])
     policy.save(Path(run_dir) / "expert")
     visited = int(np.unique(states).size)
-    figures = dict(policy.metadata["distillation"])
+    counts = module.update_counts.detach().cpu().numpy()
     figures.update({
         "num_states_visited": visited,
         "fraction_states_visited": visited / binning.num_states,
         "num_observations": int(len(observations)),
         "collection_epsilon": epsilon,
         "collection_return_mean": float(np.mean(returns)),
-        "state_action_pairs_trained": int((module.update_counts > 0).sum()),
+        "state_action_pairs_trained": int((counts > 0).sum()),
+        "mean_updates_per_trained_pair": float(counts[counts > 0].mean()) if (counts > 0).any() else 0.0,
+        "collection_visits_on_trained_states": float((counts[states].sum(axis=1) > 0).mean()),
         "expert_path": str(Path(run_dir) / "expert"),
     })
     return figures
+
+
+def export_shared_expert(q_table: np.ndarray, binning: StateBinning, observations: np.ndarray, *, broker: str,
+                         greedy_mass: float, size_concentration: float, num_buckets: int,
+                         metadata: dict[str, Any] | None = None) -> tuple[ExpertPolicy, dict[str, Any]]:
+    """The placement table as a shared-action :class:`ExpertPolicy`; tau from the visited states' Q rows.
+
+    ``observations``: the states the trained policy visits (one row per visit), so the calibration weighs
+    each state by how often the expert meets it. Returns the expert and its figures (tau, greedy mass).
+    """
+    states = binning.index(observations)
+    visited, visits = np.unique(states, return_counts=True)
+    tau, mass = calibrate_temperature(q_table[visited], greedy_mass, weights=visits)
+    policy = ExpertPolicy.from_q_table(broker=broker, q_table=q_table, binning=binning, temperature=tau,
+                                       num_buckets=num_buckets, size_concentration=size_concentration,
+                                       metadata=metadata)
+    figures = {"temperature": tau, "greedy_mass_target": float(greedy_mass),
+               "greedy_mass_visited": policy.greedy_mass(observations), "calibrated_mass": mass}
+    policy.metadata["export"] = dict(figures)
+    return policy, figures
