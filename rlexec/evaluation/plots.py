@@ -199,11 +199,24 @@ def _regime_grid(n: int, width: float = 4.2, height: float = 3.4) -> tuple[Figur
     return fig, axes.flat
 
 
+HATCHES = ("", "//", "..", "xx", "\\\\", "++")
+
+
+def many_series_styles(names: Sequence[str]) -> dict[str, dict]:
+    """:func:`series_styles`, told apart past its six colours: the dash pattern (and a bar's hatch)
+    changes with each round of colours, so that twelve policies still give twelve distinct series."""
+    styles = series_styles(names)
+    if len(names) <= len(OTHER_COLORS):
+        return {name: {**style, "hatch": ""} for name, style in styles.items()}
+    return {name: {**styles[name], "ls": LINESTYLES[(i // len(OTHER_COLORS)) % len(LINESTYLES)],
+                   "hatch": HATCHES[(i // len(OTHER_COLORS)) % len(HATCHES)]} for i, name in enumerate(names)}
+
+
 def regime_fill_curves_figure(evaluations: dict[str, Evaluation], data_label: str = "") -> Figure:
     """Mean cumulative fill rate of each policy, one panel per regime."""
     fig, axes = _regime_grid(len(evaluations))
     names = [r.name for r in next(iter(evaluations.values())).results]
-    styles = series_styles(names)
+    styles = many_series_styles(names)
     for ax, (regime, evaluation) in zip(axes, evaluations.items()):
         minutes = np.concatenate([[0.0], evaluation.curve_minutes])
         for i, r in enumerate(evaluation.results):
@@ -228,14 +241,15 @@ def regime_metric_figure(means: dict[tuple[str, str], tuple[float, float]], regi
     = (mean, se)``."""
     fig = _new_figure(max(8.0, 1.2 + 0.35 * len(regimes) * len(policies)), 5.0)
     ax = fig.subplots()
-    styles = series_styles(policies)
+    styles = many_series_styles(policies)
     width = 0.8 / len(policies)
     x = np.arange(len(regimes))
     for i, name in enumerate(policies):
         values = np.array([means[(r, name)] for r in regimes], dtype=np.float64)
         half = np.where(np.isfinite(values[:, 1]), 1.96 * values[:, 1], 0.0)
         ax.bar(x + (i - (len(policies) - 1) / 2) * width, values[:, 0], width, yerr=half, capsize=2,
-               color=styles[name]["color"], label=name, error_kw={"lw": 0.8})
+               color=styles[name]["color"], hatch=styles[name]["hatch"], edgecolor="white", label=name,
+               error_kw={"lw": 0.8})
     ax.axhline(0, color="0.5", lw=0.8)
     ax.set_xticks(x, regimes)
     ax.set_ylabel(ylabel)

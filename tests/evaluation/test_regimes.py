@@ -314,3 +314,10 @@ def test_plots_draw_every_policy_and_mixture_weight(tiny):
     assert [line.get_label() for line in open_panel.lines] == ["twap_market", "twap_limit", "switcher", "expert"]
     market = results[0].evaluation.result("twap_market").fill_curve.mean(axis=0) * 100
     np.testing.assert_allclose(open_panel.lines[0].get_ydata()[1:], market)
+
+
+def test_twelve_policies_get_twelve_distinct_styles():
+    from rlexec.evaluation import plots
+
+    styles = plots.many_series_styles([f"policy_{i}" for i in range(12)])
+    assert len({(s["color"], str(s["ls"]), s["hatch"]) for s in styles.values()}) == 12
