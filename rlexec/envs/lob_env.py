@@ -35,6 +35,7 @@ from rlexec.envs.lob_interpreters import (
     bucket_shares,
     decode_shared_action,
     pace,
+    shared_action,
     size_bucket,
 )
 from rlexec.envs.reward import ArrivalSlippageReward, DecisionPriceReward
@@ -427,12 +428,10 @@ class LOBExecutionEnv(gym.Env):
         """What ``broker`` knows at the order's start; VWAP's volume profile only for VWAP."""
         cfg, state = self.config, self.state
         profile = None
-        if not isinstance(broker, VWAP):
-            pass
-        elif self._vwap_profile == "calibrated":
+        if isinstance(broker, VWAP) and self._vwap_profile == "calibrated":
             profile = expected_volume_profile(cfg.regime, cfg.calibration_seed, cfg.calibration_days, self.interval_ns,
                                               self._window)
-        elif self._vwap_profile == "u_shape":
+        elif isinstance(broker, VWAP) and self._vwap_profile == "u_shape":
             profile = u_shaped_volume_profile(state.n_decisions)
         return OrderContext(
             quantity=np.array([state.quantity], dtype=np.float64),
@@ -479,8 +478,6 @@ class LOBExecutionEnv(gym.Env):
 
     def _child_order(self, action: int) -> tuple[int, int]:
         """(placement, shares) of ``action`` in this env's action space; sets last_child / last_shared_action."""
-        from rlexec.envs.lob_interpreters import shared_action
-
         mode = self.config.action_space
         if mode == "placement":
             placement = self.place.check(action)
