@@ -304,15 +304,22 @@ class MoEDPO(Algorithm):
         self.pairs = PairBatches(preferences, lambda padded: self.learner_group.foreach_learner(
             lambda learner: _reference_log_probs(learner, padded))[0])
         self.learner_group.foreach_learner(lambda learner: _set_regime_names(learner, self.pairs.regime_names))
-        self._shuffle = np.random.default_rng(self.config.seed)
+
+    @override(Algorithm)
+    def restore_from_path(self, path, *args, **kwargs):
+        # Algorithm's override syncs the restored weights to EnvRunners, which an offline algorithm
+        # has none of (ray_notes: "offline algorithm fails ... on a missing sync_weights target").
+        return super(Algorithm, self).restore_from_path(path, *args, **kwargs)
 
     @override(Algorithm)
     def training_step(self) -> None:
         sums: dict[str, float] = {}
         count = 0
         with self.metrics.log_time((TIMERS, LEARNER_UPDATE_TIMER)):
+            # The pass order depends on (seed, iteration) only, so a resumed run shuffles as an unbroken one.
+            shuffle = np.random.default_rng(np.random.SeedSequence(self.config.seed or 0, spawn_key=(self.iteration,)))
             for _ in range(self.config.num_epochs):
-                order = self._shuffle.permutation(len(self.pairs))
+                order = shuffle.permutation(len(self.pairs))
                 for start in range(0, len(order), self.config.minibatch_size):
                     ids = order[start:start + self.config.minibatch_size]
                     batch = MultiAgentBatch({DEFAULT_MODULE_ID: SampleBatch(self.pairs.batch(ids))}, env_steps=len(ids))
