@@ -109,7 +109,8 @@ class MoEDPOModule(TorchRLModule):
     def log_gate(self, context: torch.Tensor | None, batch_size: int) -> torch.Tensor:
         """``log w_k(x)``, shape (B, K)."""
         if self.gate_kind == "mix":
-            return self.mix_log_weights.expand(batch_size, -1)
+            # A copy, not a view: the learner updates the buffer in place after computing the loss.
+            return self.mix_log_weights.unsqueeze(0).repeat(batch_size, 1)
         if context is None:
             raise ConfigError("the MoE gate needs the context column 'context' (the gate input x)")
         return torch.log_softmax(self.gate(context.float()), dim=-1)
