@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from rlexec.data.orders import Order, read_orders, write_orders
-from rlexec.policies.expert import ExpertPolicy
+from rlexec.policies.expert import MLPPolicy
 from rlexec.provenance import write_atomic, write_json_atomic
 
 
@@ -49,7 +49,7 @@ def test_order_files_are_replaced_whole(tmp_path, monkeypatch):
 
 
 def test_an_expert_folder_is_never_half_written(tmp_path, monkeypatch):
-    policy = ExpertPolicy(obs_dim=4, num_actions=3, hidden_sizes=(5,))
+    policy = MLPPolicy(obs_dim=4, num_actions=3, hidden_sizes=(5,))
     folder = policy.save(tmp_path / "expert")
     weights = (folder / "policy.pt").read_bytes()
 
@@ -59,9 +59,9 @@ def test_an_expert_folder_is_never_half_written(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch, "save", failing_save)
     with pytest.raises(OSError):
-        ExpertPolicy(obs_dim=4, num_actions=3, hidden_sizes=(5,)).save(folder)
+        MLPPolicy(obs_dim=4, num_actions=3, hidden_sizes=(5,)).save(folder)
     assert (folder / "policy.pt").read_bytes() == weights
-    loaded = ExpertPolicy.load(folder)
+    loaded = MLPPolicy.load(folder)
     x = np.zeros((2, 4), dtype=np.float32)
     np.testing.assert_array_equal(loaded.probs(x).detach().numpy(), policy.probs(x).detach().numpy())
     assert sorted(p.name for p in folder.iterdir()) == ["policy.json", "policy.pt"]

@@ -27,11 +27,17 @@ from rlexec.envs.lob_interpreters import (
     MARKET,
     NUM_RETURNS,
     OBSERVATION_NAMES,
+    SIZE_MULTIPLIERS,
     LOBObservationInterpreter,
     LOBOrderState,
     PlacementInterpreter,
+    SharedActionInterpreter,
+    bucket_shares,
+    decode_shared_action,
+    pace,
+    size_bucket,
 )
-from rlexec.envs.reward import ArrivalSlippageReward
+from rlexec.envs.reward import ArrivalSlippageReward, DecisionPriceReward
 from rlexec.envs.venue import Venue, price_ticks
 from rlexec.errors import ConfigError
 from rlexec.strategies import (
@@ -46,13 +52,22 @@ from rlexec.strategies import (
 )
 
 __all__ = [
-    "ACTION_NAMES", "BROKERS", "HOLD", "LIMIT", "MARKET", "NUM_RETURNS", "OBSERVATION_NAMES", "VWAP_PROFILES",
-    "BrokerConfig", "LOBExecutionConfig", "LOBExecutionEnv", "expected_volume_profile", "expected_window_volume",
+    "ACTION_NAMES", "ACTION_SPACES", "BROKERS", "BUCKET_NAMES", "HOLD", "LIMIT", "MARKET", "NUM_RETURNS",
+    "OBSERVATION_NAMES", "SHARED_OBSERVATION_NAMES", "TRAINING_REWARDS", "VWAP_PROFILES",
+    "BrokerConfig", "LOBExecutionConfig", "LOBExecutionEnv", "execution_window", "expected_volume_profile",
+    "expected_window_volume",
 ]
 
 NS = 1_000_000_000
 BROKERS = tuple(strategy_names())  # twap, vwap, is, pov: the bar env's brokers
 VWAP_PROFILES = ("auto", "calibrated", "u_shape")
+# placement: 3 actions at config.broker's raw size (the Stage-1 code's); shared: the 1 + 2 S actions of
+# every expert (lob_interpreters); shared_placement: 3 placements at config.broker's bucketed size with
+# the shared observation, i.e. shared action (bucket_broker(s), placement): what a Q-expert learns on.
+ACTION_SPACES = ("placement", "shared", "shared_placement")
+TRAINING_REWARDS = ("arrival", "decision_price")
+BUCKET_NAMES = tuple(f"bucket_{name}" for name in BROKERS)
+SHARED_OBSERVATION_NAMES = (*OBSERVATION_NAMES, *BUCKET_NAMES)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -112,9 +127,27 @@ class LOBExecutionConfig:
     broker: BrokerConfig = field(default_factory=BrokerConfig)
     calibration_seed: int = 12345  # the simulated day that sets the expected window volume
     calibration_days: int = 5  # simulated days (seeds calibration_seed, +1, ...) VWAP's volume profile averages
+    # Issue 9 (rlexec defaults, all optional; None / the first choice keep the old behaviour):
+    action_space: str = "placement"  # one of ACTION_SPACES
+    size_multipliers: tuple[float, ...] = SIZE_MULTIPLIERS  # shared size buckets, multiples of the pace
+    window_start: str | None = None  # "HH:MM[:SS]" start of the execution window; None: the regime's window start
+    window_minutes: float | None = None  # execution window length; None: to the regime's window end
+    training_reward: str = "arrival"  # "decision_price": fills against the price at their decision (less drift)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "size_multipliers", tuple(float(m) for m in self.size_multipliers))
+        if self.action_space not in ACTION_SPACES:
+            raise ConfigError(f"LOBExecutionConfig.action_space must be one of {ACTION_SPACES}, got {self.action_space!r}")
+        if self.training_reward not in TRAINING_REWARDS:
+            raise ConfigError(f"LOBExecutionConfig.training_reward must be one of {TRAINING_REWARDS}, "
+                              f"got {self.training_reward!r}")
+        if self.window_start is not None:
+            parse_clock(self.window_start)
+        mults = self.size_multipliers
         checks = {
+            "size_multipliers": len(mults) >= 1 and all(m > 0 for m in mults)
+            and all(b > a for a, b in zip(mults, mults[1:])),
+            "window_minutes": self.window_minutes is None or self.window_minutes > 0,
             "side": self.side in ("buy", "sell", "random"),
             "volume_fraction": 0 < self.volume_fraction <= 1,
             "quantity": self.quantity is None or self.quantity >= 1,
@@ -128,6 +161,11 @@ class LOBExecutionConfig:
         for name, ok in checks.items():
             if not ok:
                 raise ConfigError(f"LOBExecutionConfig.{name}: invalid value {getattr(self, name)!r}")
+
+    @property
+    def shared(self) -> bool:
+        """Whether the observation carries the brokers' size buckets (the shared action space's modes)."""
+        return self.action_space != "placement"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LOBExecutionConfig:
@@ -152,15 +190,43 @@ class LOBExecutionConfig:
         return source
 
 
+def parse_clock(text: str) -> int:
+    """``"HH:MM"`` or ``"HH:MM:SS"`` -> ns since midnight; ConfigError naming the field otherwise."""
+    from rlexec.market.config import clock_ns
+
+    try:
+        parts = [int(p) for p in str(text).split(":")]
+        if len(parts) not in (2, 3) or not (0 <= parts[0] < 24 and all(0 <= p < 60 for p in parts[1:])):
+            raise ValueError
+    except ValueError:
+        raise ConfigError(f"LOBExecutionConfig.window_start must be 'HH:MM' or 'HH:MM:SS', got {text!r}") from None
+    return clock_ns(*parts)
+
+
+def execution_window(regime: str, window_start: str | None = None, window_minutes: float | None = None) -> tuple[int, int]:
+    """(start, end) ns of the execution window: inside the regime's window, from ``window_start`` (default its
+    start) for ``window_minutes`` (default to its end); the end never passes the regime's window end."""
+    from rlexec.market import regime_config
+
+    lo, hi = regime_config(regime).window_ns
+    start = lo if window_start is None else parse_clock(window_start)
+    if not lo <= start < hi:
+        raise ConfigError(f"LOBExecutionConfig.window_start {window_start!r} lies outside regime {regime!r}'s "
+                          f"window ({lo / 3.6e12:.2f} h to {hi / 3.6e12:.2f} h)")
+    end = hi if window_minutes is None else min(hi, start + int(round(window_minutes * 60 * NS)))
+    return start, end
+
+
 @functools.lru_cache(maxsize=64)
-def _window_trades(regime: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Times and sizes of the trades inside the regime's execution window on simulated day ``seed`` (cached)."""
+def _window_trades(regime: str, seed: int, window: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Times and sizes of the trades inside ``window`` (default: the regime's execution window) on simulated
+    day ``seed`` (cached)."""
     from rlexec.market import MarketSimulator, regime_config
     from rlexec.market.book import T_QTY, T_TIME
 
     config = regime_config(regime)
     sim = MarketSimulator(config, seed)
-    start, end = config.window_ns
+    start, end = window or config.window_ns
     sim.run_until(end)
     tape = sim.tape_arrays()
     inside = (tape[:, T_TIME] >= start) & (tape[:, T_TIME] < end)
@@ -169,13 +235,14 @@ def _window_trades(regime: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return times, sizes
 
 
-def expected_window_volume(regime: str, seed: int) -> int:
-    """Market volume traded in the regime's execution window on one calibration day (cached)."""
-    return max(1, int(_window_trades(regime, seed)[1].sum()))
+def expected_window_volume(regime: str, seed: int, window: tuple[int, int] | None = None) -> int:
+    """Market volume traded in the execution window (default the regime's) on one calibration day (cached)."""
+    return max(1, int(_window_trades(regime, seed, window)[1].sum()))
 
 
 @functools.lru_cache(maxsize=64)
-def expected_volume_profile(regime: str, first_seed: int, days: int, interval_ns: int) -> np.ndarray:
+def expected_volume_profile(regime: str, first_seed: int, days: int, interval_ns: int,
+                            window: tuple[int, int] | None = None) -> np.ndarray:
     """(B,) the regime's expected share of window volume per decision interval (B = ceil(window / interval)).
 
     The mean over simulated days ``first_seed .. first_seed + days - 1`` of each day's shares: the
@@ -183,11 +250,11 @@ def expected_volume_profile(regime: str, first_seed: int, days: int, interval_ns
     """
     from rlexec.market import regime_config
 
-    start, end = regime_config(regime).window_ns
+    start, end = window or regime_config(regime).window_ns
     bins = -(-(end - start) // interval_ns)
     shares = np.zeros(bins)
     for seed in range(first_seed, first_seed + days):
-        times, sizes = _window_trades(regime, seed)
+        times, sizes = _window_trades(regime, seed, window)
         volume = np.bincount((times - start) // interval_ns, weights=sizes, minlength=bins)
         shares += volume / volume.sum() if volume.sum() > 0 else np.full(bins, 1.0 / bins)
     profile = shares / days
@@ -209,18 +276,30 @@ class LOBExecutionEnv(gym.Env):
     schedules (TWAP ``X = x``, VWAP the expected volume curve, IS ``x^0.6``), ``participation`` x the
     last interval's market volume for POV; never more than what remains.
 
+    ``action_space="shared"`` (issue 9): ``Discrete(1 + 2 S)``, the broker experts' shared actions
+    (:mod:`rlexec.envs.lob_interpreters`): 0 hold, ``1 + 2 b`` market and ``2 + 2 b`` limit of
+    ``round(size_multipliers[b] * pace)`` shares, pace = remaining shares / remaining decisions.
+    ``action_space="shared_placement"``: ``Discrete(3)`` placements as above, sized at
+    ``config.broker``'s bucket, i.e. the shared action ``(bucket_broker(s), placement)``
+    (``last_shared_action``): what a Q-expert is trained on.
+
     ## Observation Space
     ``Box(-inf, inf, (16,), float32)``, names in :data:`OBSERVATION_NAMES`: executed / Q, elapsed
     fraction, their difference, book imbalance ``(bid - ask) / (bid + ask)`` at 1 and 5 levels, the
     log mid move since arrival in bp oriented so that positive is adverse to the trader, the spread
-    in bp of the mid, and the last 9 mid-price returns between decisions (bp).
+    in bp of the mid, and the last 9 mid-price returns between decisions (bp). In the shared modes
+    ``Box(20)``: then, per broker in ``BROKERS`` order, the size bucket of the child that broker would
+    send now (``bucket_twap``, ``bucket_vwap``, ``bucket_is``, ``bucket_pov``; ``observation_names``).
 
     ## Reward
     Per fill, ``sigma (fill price - p0) / p0 * 1e4 * qty / Q`` (arrival-price slippage in bp, positive
     good; sigma +1 sell, -1 buy), with ``p0`` the mid at the start of *this* episode; at the end,
-    ``-unfilled_penalty_bps * |Q - executed| / Q``, the same for buys and sells.
+    ``-unfilled_penalty_bps * |Q - executed| / Q``, the same for buys and sells. With
+    ``training_reward="decision_price"`` a fill is measured against the price at the decision that
+    sent it instead of ``p0`` (:class:`rlexec.envs.reward.DecisionPriceReward`).
 
     ## Episode End
+    The window is the regime's, or from ``window_start`` for ``window_minutes`` inside it.
     Terminates at the end of the window after ``ceil(window / decision_interval)`` decisions, the
     last one possibly shorter. A window that opens with the session on an empty book starts at the
     first second with a price; the decision count is that of the window so moved.
@@ -231,23 +310,39 @@ class LOBExecutionEnv(gym.Env):
 
     def __init__(self, config: dict[str, Any] | LOBExecutionConfig | None = None):
         self.config = config if isinstance(config, LOBExecutionConfig) else LOBExecutionConfig.from_dict(config or {})
-        self.interval_ns = int(self.config.decision_interval_s * NS)
-        self.broker = self.config.broker.strategy()
-        self._vwap_profile = self.config.vwap_profile if isinstance(self.broker, VWAP) else None
+        cfg = self.config
+        self.interval_ns = int(cfg.decision_interval_s * NS)
+        self.broker = cfg.broker.strategy()
+        self.shared = cfg.shared
+        # In the shared modes every broker sizes at every decision (the observation's buckets), so each
+        # needs its own context; VWAP's volume profile is then needed whatever config.broker is.
+        self.brokers = {name: cfg.broker.strategy(name) for name in (BROKERS if self.shared else (cfg.broker.name,))}
+        self._vwap_profile = cfg.vwap_profile if any(isinstance(b, VWAP) for b in self.brokers.values()) else None
         self.place = PlacementInterpreter()
+        self.shared_place = SharedActionInterpreter(cfg.size_multipliers) if cfg.action_space == "shared" else None
         self.observe = LOBObservationInterpreter()
-        self.reward = ArrivalSlippageReward(self.config.unfilled_penalty_bps)
-        self.action_space = self.place.space()
-        self.observation_space = self.observe.space()
+        reward_class = DecisionPriceReward if cfg.training_reward == "decision_price" else ArrivalSlippageReward
+        self.reward = reward_class(cfg.unfilled_penalty_bps)
+        if self.shared:
+            self.observation_names = SHARED_OBSERVATION_NAMES
+        self.action_space = (self.shared_place or self.place).space()
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, shape=(len(self.observation_names),), dtype=np.float32)
         self._replay_day = None
-        if self.config.replay:
+        self._window = None
+        if cfg.replay:
             from rlexec.market.lobster import read_lobster
 
-            self._replay_day = read_lobster(self.config.replay)
+            self._replay_day = read_lobster(cfg.replay)
+        elif cfg.window_start is not None or cfg.window_minutes is not None:
+            self._window = execution_window(cfg.regime, cfg.window_start, cfg.window_minutes)
         self.venue: Venue | None = None
         self.state: LOBOrderState | None = None
         self.context: OrderContext | None = None
         self.max_child: int | None = None
+        self.contexts: dict[str, OrderContext] = {}
+        self.broker_children: dict[str, int] = {}  # each broker's child size at the current decision (shared modes)
+        self.last_child = 0
+        self.last_shared_action: int | None = None  # the shared action id of the last step (shared modes)
 
     # ---- the current order, for callers (evaluation reads these after an episode) -------------------
     sigma = _order_field("sigma")
@@ -283,7 +378,7 @@ class LOBExecutionEnv(gym.Env):
 
         market_config = regime_config(cfg.regime)
         venue = MarketSimulator(market_config, seed=int(self.np_random.integers(2**63 - 1)))
-        return venue, market_config.window_ns
+        return venue, self._window or market_config.window_ns
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
@@ -314,24 +409,29 @@ class LOBExecutionEnv(gym.Env):
             n_decisions=n_decisions, arrival_price=float(price_ticks(venue)) * venue.tick_size,  # reset every episode
             prices=prices,
         )
+        self.state.decision_price = self.state.arrival_price
         self.max_child = max(1, int(cfg.max_child_fraction * quantity))
-        self.context = self._order_context()
-        return self.observe(self.state, venue), self._info()
+        self.contexts = {name: self._order_context(broker) for name, broker in self.brokers.items()}
+        self.context = self.contexts[cfg.broker.name]
+        return self._observe(), self._info()
 
     def _size_order(self, window_start: int, window_end: int) -> int:
         cfg = self.config
         if self._replay_day is not None:
             volume = self.venue.traded_volume_between(window_start, window_end)
         else:
-            volume = expected_window_volume(cfg.regime, cfg.calibration_seed)
+            volume = expected_window_volume(cfg.regime, cfg.calibration_seed, self._window)
         return max(1, int(cfg.volume_fraction * volume))
 
-    def _order_context(self) -> OrderContext:
-        """What the broker knows at the order's start; VWAP's volume profile only when the broker is VWAP."""
+    def _order_context(self, broker: Broker) -> OrderContext:
+        """What ``broker`` knows at the order's start; VWAP's volume profile only for VWAP."""
         cfg, state = self.config, self.state
         profile = None
-        if self._vwap_profile == "calibrated":
-            profile = expected_volume_profile(cfg.regime, cfg.calibration_seed, cfg.calibration_days, self.interval_ns)
+        if not isinstance(broker, VWAP):
+            pass
+        elif self._vwap_profile == "calibrated":
+            profile = expected_volume_profile(cfg.regime, cfg.calibration_seed, cfg.calibration_days, self.interval_ns,
+                                              self._window)
         elif self._vwap_profile == "u_shape":
             profile = u_shaped_volume_profile(state.n_decisions)
         return OrderContext(
@@ -342,22 +442,67 @@ class LOBExecutionEnv(gym.Env):
         )
 
     # ---- stepping ------------------------------------------------------------------------------
-    def child_shares(self) -> int:
-        """The size of the child order the broker asks for at the current decision."""
+    def child_shares(self, broker: str | None = None) -> int:
+        """The size of the child order ``broker`` (default config.broker) asks for at the current decision."""
+        name = broker or self.config.broker.name
         state, venue = self.state, self.venue
         now = venue.now
-        return self.broker.child_shares(
-            self.context, executed=state.executed, x_next=(state.t + 1) / state.n_decisions,
+        return self.brokers[name].child_shares(
+            self.contexts[name], executed=state.executed, x_next=(state.t + 1) / state.n_decisions,
             last_interval_volume=venue.traded_volume_between(now - self.interval_ns, now), max_child=self.max_child,
         )
+
+    # ---- the shared action space ------------------------------------------------------------------
+    @property
+    def pace(self) -> float:
+        """Remaining shares / remaining decisions (at least 1; 0 once the order is complete)."""
+        state = self.state
+        return pace(state.quantity - state.executed, state.n_decisions - state.t)
+
+    def bucket_shares(self, bucket: int) -> int:
+        """Child size of size bucket ``bucket`` at the current decision."""
+        state = self.state
+        return bucket_shares(bucket, self.pace, state.quantity - state.executed, self.max_child,
+                             self.config.size_multipliers)
+
+    def broker_bucket(self, broker: str) -> int:
+        """The size bucket of ``broker``'s child at the current decision (what the observation shows)."""
+        return size_bucket(self.broker_children[broker], self.pace, self.config.size_multipliers)
+
+    def _observe(self) -> np.ndarray:
+        obs = self.observe(self.state, self.venue)
+        if not self.shared:
+            return obs
+        self.broker_children = {name: self.child_shares(name) for name in BROKERS}
+        buckets = [self.broker_bucket(name) for name in BROKERS]
+        return np.concatenate([obs, np.asarray(buckets, dtype=np.float32)])
+
+    def _child_order(self, action: int) -> tuple[int, int]:
+        """(placement, shares) of ``action`` in this env's action space; sets last_child / last_shared_action."""
+        from rlexec.envs.lob_interpreters import shared_action
+
+        mode = self.config.action_space
+        if mode == "placement":
+            placement = self.place.check(action)
+            return placement, self.child_shares()
+        if mode == "shared":
+            bucket, placement = decode_shared_action(self.shared_place.check(action))
+            self.last_shared_action = int(action)
+            return placement, 0 if bucket is None else self.bucket_shares(bucket)
+        placement = self.place.check(action)
+        bucket = self.broker_bucket(self.config.broker.name)
+        self.last_shared_action = shared_action(bucket, placement)
+        return placement, self.bucket_shares(bucket)
 
     def step(self, action):
         state, venue = self.state, self.venue
         if state is None or state.done:
             raise RuntimeError("step() called on a finished episode; call reset() first")
-        action = self.place.check(action)
-        self.last_child = self.child_shares()  # what the broker sized, placed or held: the trajectory recorder reads it
-        self.place(action, venue, state.agent_side, self.last_child)
+        placement, shares = self._child_order(action)
+        self.last_child = shares  # what was sized, placed or held: the trajectory recorder reads it
+        price = price_ticks(venue)
+        state.decision_price = state.decision_price if price is None else float(price) * venue.tick_size
+        self.place(placement, venue, state.agent_side, shares)
         state.t += 1
         venue.run_until(min(state.window_start + state.t * self.interval_ns, state.window_end))
         reward = self._collect_fills()
@@ -367,7 +512,7 @@ class LOBExecutionEnv(gym.Env):
             venue.cancel_all_external()
             reward += self._collect_fills()  # fills that raced the final cancel
             reward -= self.reward.unfilled_penalty(state)
-        return self.observe(state, venue), float(reward), terminated, False, self._info()
+        return self._observe(), float(reward), terminated, False, self._info()
 
     def _collect_fills(self) -> float:
         """Book the agent's new fills into the order state; their reward."""

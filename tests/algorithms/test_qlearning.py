@@ -13,7 +13,7 @@ import torch
 from rlexec.algorithms.qlearning.binning import DEFAULT_LOB_EDGES, FeatureBins, StateBinning
 from rlexec.algorithms.qlearning.config import TabularQConfig
 from rlexec.algorithms.qlearning.export import after_training, distill_expert
-from rlexec.policies.expert import ExpertPolicy
+from rlexec.policies.expert import MLPPolicy
 from rlexec.envs.lob_env import OBSERVATION_NAMES, LOBExecutionEnv
 from rlexec.errors import ConfigError, RlexecError
 
@@ -252,7 +252,7 @@ def test_expert_save_load_round_trip(distilled, tmp_path):
     policy, obs, _ = distilled
     folder = policy.save(tmp_path / "expert")
     assert (folder / "policy.pt").is_file() and (folder / "policy.json").is_file()
-    loaded = ExpertPolicy.load(folder)
+    loaded = MLPPolicy.load(folder)
     torch.testing.assert_close(loaded.logits(obs[:100]), policy.logits(obs[:100]), rtol=0, atol=0)
     assert loaded.metadata["note"] == "test"
     assert loaded.metadata["distillation"]["kl"] == pytest.approx(policy.metadata["distillation"]["kl"])
@@ -263,12 +263,12 @@ def test_expert_load_errors_name_the_file(distilled, tmp_path):
     folder = policy.save(tmp_path / "expert")
     (folder / "policy.pt").write_bytes(b"not a torch file")
     with pytest.raises(ConfigError, match=r"policy\.pt: corrupt expert policy weights"):
-        ExpertPolicy.load(folder)
+        MLPPolicy.load(folder)
     (folder / "policy.json").write_text("{ truncated")
     with pytest.raises(RlexecError, match=r"policy\.json: corrupt expert policy metadata"):
-        ExpertPolicy.load(folder)
+        MLPPolicy.load(folder)
     with pytest.raises(ConfigError, match="missing.*policy.json: expert policy metadata not found"):
-        ExpertPolicy.load(tmp_path / "missing")
+        MLPPolicy.load(tmp_path / "missing")
 
 
 def test_frozen_copy_has_no_grads(distilled):
@@ -355,7 +355,7 @@ def test_lob_training_and_expert_export(ray_session, tmp_path):
     assert figures["kl"] >= 0 and math.isfinite(figures["kl"])
     assert 0.0 <= figures["agreement"] <= 1.0
     assert figures["state_action_pairs_trained"] >= 1
-    expert = ExpertPolicy.load(tmp_path / "expert")
+    expert = MLPPolicy.load(tmp_path / "expert")
     assert expert.obs_dim == 16 and expert.num_actions == 3 and expert.hidden_sizes == (64, 64)
     assert expert.metadata["env_config"] == {"regime": "open", "broker": "twap"}
     torch.testing.assert_close(expert.probs(torch.zeros(5, 16)).sum(-1), torch.ones(5))

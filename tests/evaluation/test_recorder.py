@@ -11,7 +11,7 @@ from rlexec.envs.interpreters import ObservationLayout
 from rlexec.envs.lob_env import LOBExecutionConfig
 from rlexec.evaluation import BarEpisodes, FixedAction, LOBEpisodes, TrajectoryRecorder, run_episodes
 from rlexec.policies.actors import ExpectedFractionActor, GreedyActor, SampledActor, log_probs
-from rlexec.policies.expert import ExpertPolicy
+from rlexec.policies.expert import MLPPolicy
 from rlexec.strategies import TWAP
 
 
@@ -26,7 +26,7 @@ def policy(small):
     config, _ = small
     torch.manual_seed(0)
     size = ObservationLayout(config.lookback_minutes, config.horizon_minutes).size
-    return ExpertPolicy(obs_dim=size, num_actions=len(config.action_values), hidden_sizes=(8,))
+    return MLPPolicy(obs_dim=size, num_actions=len(config.action_values), hidden_sizes=(8,))
 
 
 def _per_order(table, column):

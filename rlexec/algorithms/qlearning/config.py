@@ -85,6 +85,7 @@ from ray.rllib.utils.metrics import (
     LEARNER_RESULTS,
     LEARNER_UPDATE_TIMER,
     NUM_ENV_STEPS_SAMPLED_LIFETIME,
+    NUM_EPISODES_LIFETIME,
     SYNCH_WORKER_WEIGHTS_TIMER,
     TIMERS,
 )
@@ -107,6 +108,8 @@ class TabularQConfig(AlgorithmConfig):
         self.epsilon: float = 0.9  # spec 1.1: initial exploration rate
         self.epsilon_decay: float = 0.995  # spec 1.1: factor per env step (action)
         self.epsilon_final: float = 0.1  # spec 1.1: floor
+        # spec 1.1 note 2: decay per episode over long episodes; "step" (the source's unit) by default for old configs
+        self.epsilon_decay_unit: str = "step"
         # None: DEFAULT_LOB_EDGES by feature name (spec 1.1 rlexec note 1); resolved against the env's
         # observation_names when the module is built (resolved_binning), so the table follows the env.
         self.binning: Any = None
@@ -116,6 +119,10 @@ class TabularQConfig(AlgorithmConfig):
         self.expert_temperature: float = 1.0  # spec 1.1: tau_Q of softmax(Q / tau_Q), in reward units (bp)
         self.expert_episodes: int = 20  # rlexec: rollouts of the trained epsilon-greedy policy for the states
         self.expert_epochs: int = 60  # rlexec: distillation epochs over those states
+        # Shared-action export (env action_space "shared_placement"): the mean top placement probability on the
+        # visited states tau is set to reach, and the size kernel's concentration (rlexec defaults, issue 9).
+        self.expert_greedy_mass: float = 0.9
+        self.expert_size_concentration: float = 2.0
 
     @override(AlgorithmConfig)
     def training(
@@ -127,20 +134,25 @@ class TabularQConfig(AlgorithmConfig):
         epsilon: float = NotProvided,
         epsilon_decay: float = NotProvided,
         epsilon_final: float = NotProvided,
+        epsilon_decay_unit: str = NotProvided,
         binning: Any = NotProvided,
         expert_temperature: float = NotProvided,
         expert_episodes: int = NotProvided,
         expert_epochs: int = NotProvided,
+        expert_greedy_mass: float = NotProvided,
+        expert_size_concentration: float = NotProvided,
         **kwargs,
     ) -> Self:
         """Q-learning settings; ``gamma``, ``train_batch_size_per_learner``, ``num_epochs`` go to RLlib's.
 
         Args:
             alpha, alpha_decay, alpha_final: learning rate schedule, per batched update.
-            epsilon, epsilon_decay, epsilon_final: exploration schedule, per env step sampled.
+            epsilon, epsilon_decay, epsilon_final: exploration schedule, per ``epsilon_decay_unit``
+                ("step": env step sampled, the source's; "episode": episode completed, spec 1.1 note 2).
             binning: a :class:`StateBinning`, a list of ``{name, index, edges}`` features, or a mapping
                 ``{feature name: edges | None}`` editing the default (for envs with ``observation_names``).
             expert_temperature, expert_episodes, expert_epochs: the expert export of ``after_training``.
+            expert_greedy_mass, expert_size_concentration: the shared-action export (issue 9).
         """
         super().training(**kwargs)
         for name, value in (("alpha", alpha), ("alpha_decay", alpha_decay), ("alpha_final", alpha_final),
@@ -150,6 +162,12 @@ class TabularQConfig(AlgorithmConfig):
                 setattr(self, name, float(value))
         if binning is not NotProvided:
             self.binning = binning
+        if epsilon_decay_unit is not NotProvided:
+            self.epsilon_decay_unit = str(epsilon_decay_unit)
+        if expert_greedy_mass is not NotProvided:
+            self.expert_greedy_mass = float(expert_greedy_mass)
+        if expert_size_concentration is not NotProvided:
+            self.expert_size_concentration = float(expert_size_concentration)
         if expert_temperature is not NotProvided:
             self.expert_temperature = float(expert_temperature)
         if expert_episodes is not NotProvided:
@@ -172,6 +190,9 @@ class TabularQConfig(AlgorithmConfig):
             "expert_temperature": (self.expert_temperature > 0.0, "> 0"),
             "expert_episodes": (self.expert_episodes >= 1, ">= 1"),
             "expert_epochs": (self.expert_epochs >= 1, ">= 1"),
+            "epsilon_decay_unit": (self.epsilon_decay_unit in ("step", "episode"), "'step' or 'episode'"),
+            "expert_greedy_mass": (1 / 3 < self.expert_greedy_mass < 1, "in (1/3, 1)"),
+            "expert_size_concentration": (self.expert_size_concentration >= 0, ">= 0"),
         }
         for name, (ok, rule) in checks.items():
             if not ok:
@@ -182,9 +203,9 @@ class TabularQConfig(AlgorithmConfig):
         """Learning rate of the (num_updates + 1)-th batched update."""
         return max(self.alpha_final, self.alpha * self.alpha_decay ** num_updates)
 
-    def epsilon_at(self, env_steps: int) -> float:
-        """Exploration rate after ``env_steps`` sampled actions."""
-        return max(self.epsilon_final, self.epsilon * self.epsilon_decay ** env_steps)
+    def epsilon_at(self, units: int) -> float:
+        """Exploration rate after ``units`` sampled actions or completed episodes (``epsilon_decay_unit``)."""
+        return max(self.epsilon_final, self.epsilon * self.epsilon_decay ** units)
 
     @property
     @override(AlgorithmConfig)
@@ -228,6 +249,7 @@ class TabularQ(Algorithm):
             return
         self.metrics.aggregate(env_runner_results, key=ENV_RUNNER_RESULTS)
         env_steps = int(self.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0))
+        episodes_done = int(self.metrics.peek((ENV_RUNNER_RESULTS, NUM_EPISODES_LIFETIME), default=0))
 
         # 2. One synchronous tabular update on all sampled transitions.
         with self.metrics.log_time((TIMERS, LEARNER_UPDATE_TIMER)):
@@ -238,9 +260,9 @@ class TabularQ(Algorithm):
             )
         self.metrics.aggregate(learner_results, key=LEARNER_RESULTS)
 
-        # 3. Per-action epsilon decay from the lifetime step count, written into the Learner's module;
+        # 3. Epsilon decay from the lifetime step (or episode) count, written into the Learner's module;
         #    the weight sync below carries it (and the table) to every EnvRunner.
-        epsilon = self.config.epsilon_at(env_steps)
+        epsilon = self.config.epsilon_at(episodes_done if self.config.epsilon_decay_unit == "episode" else env_steps)
         self.learner_group.foreach_learner(
             lambda learner: [learner.module[mid].unwrapped().set_epsilon(epsilon) for mid in learner.module.keys()]
         )

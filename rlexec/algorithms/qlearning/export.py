@@ -1,7 +1,12 @@
 """After training: the Q-table's visited states -> a Boltzmann policy distilled into a differentiable expert.
 
+Trained on the shared observation (env ``action_space: shared_placement``, issue 9), the table itself
+becomes the expert: :class:`~rlexec.policies.expert.ExpertPolicy` over the shared actions, with
+``tau`` set so that the mean top placement probability on the states the trained policy visits is
+``expert_greedy_mass`` (:func:`~rlexec.policies.expert.calibrate_temperature`). Otherwise:
+
 ``softmax(Q / tau)`` (spec 1.1 [DEFAULT]: tau_Q = 1) is fitted by cross-entropy into a small MLP
-(:class:`~rlexec.policies.expert.ExpertPolicy`, 2 x 64) on the states the trained epsilon-greedy
+(:class:`~rlexec.policies.expert.MLPPolicy`, 2 x 64) on the states the trained epsilon-greedy
 policy visits, and saved in ``<run>/expert``; a frozen copy of it is that expert's DPO reference.
 """
 
@@ -16,7 +21,7 @@ import torch
 
 from rlexec.algorithms.qlearning.binning import StateBinning
 from rlexec.errors import ConfigError
-from rlexec.policies.expert import ExpertPolicy
+from rlexec.policies.expert import ExpertPolicy, MLPPolicy, calibrate_temperature
 
 if TYPE_CHECKING:
     from ray.rllib.algorithms.algorithm import Algorithm
@@ -38,8 +43,8 @@ def distill_expert(
     hidden_sizes: Sequence[int] = (64, 64),
     seed: int = 0,
     metadata: dict[str, Any] | None = None,
-) -> ExpertPolicy:
-    """Fit an :class:`ExpertPolicy` to the Boltzmann policy of ``q_source`` on ``observations``.
+) -> MLPPolicy:
+    """Fit an :class:`MLPPolicy` to the Boltzmann policy of ``q_source`` on ``observations``.
 
     ``q_source``: a function of an (N, obs_dim) array returning Q values (N, A), or an object with a
     ``q_values`` method (e.g. a :class:`~rlexec.algorithms.qlearning.module.TabularQModule`). Training
@@ -72,10 +77,10 @@ def distill_expert(
         torch.set_num_threads(threads)
 
 
-def _fit(obs, q, targets, *, temperature, epochs, batch_size, lr, hidden_sizes, seed, metadata) -> ExpertPolicy:
+def _fit(obs, q, targets, *, temperature, epochs, batch_size, lr, hidden_sizes, seed, metadata) -> MLPPolicy:
     torch.manual_seed(seed)
     std = obs.std(axis=0)
-    policy = ExpertPolicy(obs_dim=obs.shape[1], num_actions=q.shape[1], hidden_sizes=hidden_sizes,
+    policy = MLPPolicy(obs_dim=obs.shape[1], num_actions=q.shape[1], hidden_sizes=hidden_sizes,
                           obs_mean=obs.mean(axis=0), obs_std=np.where(std > 1e-6, std, 1.0), metadata=metadata)
     x = torch.from_numpy(obs)
     optimizer = torch.optim.Adam(policy.parameters(), lr=lr)
@@ -136,7 +141,7 @@ def after_training(
     epochs: int | None = None, seed: int | None = None,
 ) -> dict[str, Any]:
     """Collect states with the trained epsilon-greedy policy, distil the Boltzmann policy
-    ``softmax(Q/temperature)`` into an :class:`~rlexec.policies.expert.ExpertPolicy` (spec
+    ``softmax(Q/temperature)`` into an :class:`~rlexec.policies.expert.MLPPolicy` (spec
     1.1 [DEFAULT]) and save it to ``run_dir / "expert"``; returns the distillation figures.
 
     Unset arguments come from the config (``expert_episodes``, ``expert_temperature``,
@@ -153,22 +158,52 @@ def after_training(
     observations, returns = collect_observations(env, q_table, binning, num_episodes=num_episodes,
                                                  epsilon=epsilon, seed=seed + 10_007)
     states = binning.index(observations)
-    q_fn = lambda obs: q_table[binning.index(obs)]  # noqa: E731  (table lookup for raw observations)
     metadata = {
         "algorithm": "qlearning", "env_config": dict(config.env_config), "seed": seed,
         "binning": binning.to_dict(), "iterations": int(algo.iteration),
     }
-    policy = distill_expert(q_fn, observations, temperature=temperature, epochs=epochs, seed=seed, metadata=metadata)
+    if getattr(env, "config", None) is not None and getattr(env.config, "action_space", None) == "shared_placement":
+        policy, figures = export_shared_expert(
+            q_table, binning, observations, broker=env.config.broker.name, greedy_mass=config.expert_greedy_mass,
+            size_concentration=config.expert_size_concentration, num_buckets=len(env.config.size_multipliers),
+            metadata=metadata)
+    else:
+        q_fn = lambda obs: q_table[binning.index(obs)]  # noqa: E731  (table lookup for raw observations)
+        policy = distill_expert(q_fn, observations, temperature=temperature, epochs=epochs, seed=seed,
+                                metadata=metadata)
+        figures = dict(policy.metadata["distillation"])
     policy.save(Path(run_dir) / "expert")
     visited = int(np.unique(states).size)
-    figures = dict(policy.metadata["distillation"])
+    counts = module.update_counts.detach().cpu().numpy()
     figures.update({
         "num_states_visited": visited,
         "fraction_states_visited": visited / binning.num_states,
         "num_observations": int(len(observations)),
         "collection_epsilon": epsilon,
         "collection_return_mean": float(np.mean(returns)),
-        "state_action_pairs_trained": int((module.update_counts > 0).sum()),
+        "state_action_pairs_trained": int((counts > 0).sum()),
+        "mean_updates_per_trained_pair": float(counts[counts > 0].mean()) if (counts > 0).any() else 0.0,
+        "collection_visits_on_trained_states": float((counts[states].sum(axis=1) > 0).mean()),
         "expert_path": str(Path(run_dir) / "expert"),
     })
     return figures
+
+
+def export_shared_expert(q_table: np.ndarray, binning: StateBinning, observations: np.ndarray, *, broker: str,
+                         greedy_mass: float, size_concentration: float, num_buckets: int,
+                         metadata: dict[str, Any] | None = None) -> tuple[ExpertPolicy, dict[str, Any]]:
+    """The placement table as a shared-action :class:`ExpertPolicy`; tau from the visited states' Q rows.
+
+    ``observations``: the states the trained policy visits (one row per visit), so the calibration weighs
+    each state by how often the expert meets it. Returns the expert and its figures (tau, greedy mass).
+    """
+    states = binning.index(observations)
+    visited, visits = np.unique(states, return_counts=True)
+    tau, mass = calibrate_temperature(q_table[visited], greedy_mass, weights=visits)
+    policy = ExpertPolicy.from_q_table(broker=broker, q_table=q_table, binning=binning, temperature=tau,
+                                       num_buckets=num_buckets, size_concentration=size_concentration,
+                                       metadata=metadata)
+    figures = {"temperature": tau, "greedy_mass_target": float(greedy_mass),
+               "greedy_mass_visited": policy.greedy_mass(observations), "calibrated_mass": mass}
+    policy.metadata["export"] = dict(figures)
+    return policy, figures
