@@ -186,3 +186,81 @@ def training_curve_figure(progress: Sequence[dict], data_label: str = "", reward
     ax.grid(alpha=0.3)
     _titles(fig, "Mean episode return per iteration", data_label, "")
     return fig
+
+
+# ---- policies across market regimes (rlexec regimes) -------------------------------------------------
+def _regime_grid(n: int, width: float = 4.2, height: float = 3.4) -> tuple[Figure, np.ndarray]:
+    columns = min(n, 4)
+    rows = -(-n // columns)
+    fig = _new_figure(max(8.0, width * columns), height * rows + 1.4)
+    axes = fig.subplots(rows, columns, squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, axes.flat
+
+
+def regime_fill_curves_figure(evaluations: dict[str, Evaluation], data_label: str = "") -> Figure:
+    """Mean cumulative fill rate of each policy, one panel per regime."""
+    fig, axes = _regime_grid(len(evaluations))
+    names = [r.name for r in next(iter(evaluations.values())).results]
+    styles = series_styles(names)
+    for ax, (regime, evaluation) in zip(axes, evaluations.items()):
+        minutes = np.concatenate([[0.0], evaluation.curve_minutes])
+        for i, r in enumerate(evaluation.results):
+            curve = np.concatenate([np.zeros((r.fill_curve.shape[0], 1)), r.fill_curve], axis=1) * 100
+            ax.plot(minutes[:curve.shape[1]], curve.mean(axis=0), color=styles[r.name]["color"],
+                    ls=styles[r.name]["ls"], lw=styles[r.name]["lw"], label=r.name, zorder=2 + i)
+        ax.set_title(regime, fontsize=10)
+        ax.set_ylim(0, 102)
+        ax.set_xlim(0, float(minutes[-1]))
+        ax.grid(axis="y", alpha=0.3)
+        ax.set_xlabel("minutes since window start", fontsize=8)
+        ax.set_ylabel("filled, % of Q", fontsize=8)
+    axes[0].legend(loc="lower right", fontsize=7, frameon=True, framealpha=0.9)
+    _titles(fig, "Cumulative fill rate per policy and regime", data_label,
+            "Lines: mean over the regime's episodes (the same seeds for every policy).")
+    return fig
+
+
+def regime_metric_figure(means: dict[tuple[str, str], tuple[float, float]], regimes: Sequence[str],
+                         policies: Sequence[str], ylabel: str, title: str, data_label: str = "") -> Figure:
+    """A metric's mean ± 95% CI (1.96 SE) per policy (bars) and regime (groups); ``means[(regime, policy)]
+    = (mean, se)``."""
+    fig = _new_figure(max(8.0, 1.2 + 0.35 * len(regimes) * len(policies)), 5.0)
+    ax = fig.subplots()
+    styles = series_styles(policies)
+    width = 0.8 / len(policies)
+    x = np.arange(len(regimes))
+    for i, name in enumerate(policies):
+        values = np.array([means[(r, name)] for r in regimes], dtype=np.float64)
+        half = np.where(np.isfinite(values[:, 1]), 1.96 * values[:, 1], 0.0)
+        ax.bar(x + (i - (len(policies) - 1) / 2) * width, values[:, 0], width, yerr=half, capsize=2,
+               color=styles[name]["color"], label=name, error_kw={"lw": 0.8})
+    ax.axhline(0, color="0.5", lw=0.8)
+    ax.set_xticks(x, regimes)
+    ax.set_ylabel(ylabel)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=7, frameon=True, framealpha=0.9, ncols=min(4, len(policies)))
+    _titles(fig, title, data_label, "Bars: mean over the regime's episodes; whiskers: 95% CI (1.96 standard errors).")
+    return fig
+
+
+def mixture_weights_figure(weights: dict[str, dict[str, dict[str, np.ndarray]]], data_label: str = "") -> Figure:
+    """``weights[regime][mixture][expert]`` = (E,) weight over episodes: one panel per (mixture, regime)."""
+    panels = [(regime, mixture, w) for regime, by_mixture in weights.items() for mixture, w in by_mixture.items()]
+    fig, axes = _regime_grid(len(panels))
+    for ax, (regime, mixture, by_expert) in zip(axes, panels):
+        styles = series_styles(list(by_expert))
+        for expert, values in by_expert.items():
+            values = np.asarray(values, dtype=np.float64)
+            ax.plot(np.arange(1, values.size + 1), values, color=styles[expert]["color"], ls=styles[expert]["ls"],
+                    lw=1.6, label=expert)
+        ax.set_title(f"{mixture} · {regime}", fontsize=10)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("episode", fontsize=8)
+        ax.set_ylabel("weight", fontsize=8)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, frameon=True, framealpha=0.9)
+    _titles(fig, "Mixture weights over episodes, per regime", data_label,
+            "Each line: one expert's weight in the mixture after each episode (weights sum to 1).")
+    return fig
