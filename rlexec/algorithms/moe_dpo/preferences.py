@@ -378,3 +378,63 @@ def synthetic_preferences(*, num_contexts: int = 64, num_experts: int = 3, num_a
     names = [f"expert{k}" for k in range(num_experts)]
     context_names = [f"regime_{r}" for r in regimes]
     return build_preferences(groups, rule, expert_names=names, context_names=context_names), best
+
+
+# ---- from the trajectory store of `rlexec regimes --store` -----------------------------------------------
+def groups_from_store(store, *, advantage_metric: str = "arrival_advantage_bps") -> tuple[list[list[Trajectory]], list[str]]:
+    """The store's contexts (regime, seed) as groups of :class:`Trajectory`, and the context feature names.
+
+    ``store``: a :class:`rlexec.evaluation.trajectory_store.TrajectoryStore`. A is ``advantage_metric``
+    (spec 1.2's A is the advantage over the arrival price); the horizon T is the order's window
+    (``window_end_s - window_start_s``) and ``t_done`` the store's ``t_done_s``, both in seconds. The
+    reference cache ``ref_logp`` is the store's ``logp_<expert>`` columns summed over the steps, in
+    ``store.experts`` order (the references are the exported experts the store scored with).
+
+    Gate input x, all known at the window start [DEFAULT]: the regime one-hot, the side (+1 sell, -1
+    buy), the window start in hours and its length in hours, and the first observation (the state
+    before any action: the same for every policy of a context under common random numbers).
+    """
+    regimes = sorted({regime for regime, _ in store.contexts()})
+    groups, names = [], None
+    for (regime, seed), by_policy in sorted(store.by_context().items()):
+        group = []
+        for policy in sorted(by_policy):
+            t = by_policy[policy]
+            outcome = t.outcome
+            for field_name in (advantage_metric, "fill_rate", "window_start_s", "window_end_s", "side"):
+                if outcome.get(field_name) is None:
+                    raise DataFileError("episodes.parquet", f"context ({regime}, {seed}), policy {policy}: missing",
+                                        field=field_name)
+            start, end = float(outcome["window_start_s"]), float(outcome["window_end_s"])
+            first_obs = np.asarray(t.observations[0], dtype=np.float32)
+            context = np.concatenate([
+                np.asarray([regime == r for r in regimes], dtype=np.float32),
+                np.asarray([1.0 if outcome["side"] == "sell" else -1.0, start / 3600.0, (end - start) / 3600.0],
+                           dtype=np.float32),
+                first_obs,
+            ])
+            if names is None:
+                names = ([f"regime={r}" for r in regimes] + ["side", "window_start_h", "window_h"]
+                         + [f"obs0_{i}" for i in range(len(first_obs))])
+            t_done = outcome.get("t_done_s")
+            group.append(Trajectory(
+                context_id=f"{regime}/{seed}", regime=regime, policy=policy, context=context,
+                observations=np.asarray(t.observations, dtype=np.float32), actions=np.asarray(t.actions, dtype=np.int64),
+                price_advantage_bps=float(outcome[advantage_metric]), fill_rate=float(outcome["fill_rate"]),
+                t_done=math.nan if t_done is None else float(t_done), horizon=end - start,
+                ref_logp=np.asarray([t.log_prob(e) for e in store.experts], dtype=np.float64)))
+        groups.append(group)
+    return groups, names or []
+
+
+def preferences_from_store(store_folder: str | os.PathLike, rule: LabelRule, *, seed: int = 0,
+                           advantage_metric: str = "arrival_advantage_bps") -> PreferenceSet:
+    """Label every context of a trajectory store by ``rule`` (the noisy labeller draws from ``seed``)."""
+    from rlexec.evaluation.trajectory_store import TrajectoryStore
+
+    store = TrajectoryStore.read(store_folder)
+    if not store.experts:
+        raise ConfigError(f"{store_folder}: the store scored no experts (run `rlexec regimes --store` with experts)")
+    groups, context_names = groups_from_store(store, advantage_metric=advantage_metric)
+    return build_preferences(groups, rule, expert_names=store.experts, context_names=context_names,
+                             rng=np.random.default_rng(seed))

@@ -1,4 +1,4 @@
-"""Specialist experts for the synthetic MoE-DPO problem: expert k is an ExpertPolicy favouring action k."""
+"""Specialist experts for the synthetic MoE-DPO problem: expert k is an MLPPolicy (an expert file ExpertPolicy.load reads) favouring action k."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import pytest
 import torch
 
 from rlexec.algorithms.moe_dpo.preferences import synthetic_preferences, write_preferences
-from rlexec.policies.expert import ExpertPolicy
+from rlexec.policies.expert import MLPPolicy
 
 
-def specialist(k: int, *, obs_dim: int = 3, num_actions: int = 4, logit: float = 2.0) -> ExpertPolicy:
+def specialist(k: int, *, obs_dim: int = 3, num_actions: int = 4, logit: float = 2.0) -> MLPPolicy:
     """pi(a|s) independent of s: softmax of ``logit`` on action k and 0 elsewhere."""
-    expert = ExpertPolicy(obs_dim=obs_dim, num_actions=num_actions, hidden_sizes=(8,))
+    expert = MLPPolicy(obs_dim=obs_dim, num_actions=num_actions, hidden_sizes=(8,))
     with torch.no_grad():
         expert.net[-1].weight.zero_()
         expert.net[-1].bias.zero_()
