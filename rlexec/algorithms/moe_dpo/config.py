@@ -44,7 +44,8 @@ from ray.rllib.utils.annotations import override
 from ray.rllib.utils.metrics import LEARNER_RESULTS, LEARNER_UPDATE_TIMER, TIMERS
 
 from rlexec.algorithms.moe_dpo import module as columns
-from rlexec.algorithms.moe_dpo.learner import MoEDPOLearner
+from rlexec.algorithms.moe_dpo.learner import MoEDPOLearner, reward_differences
+from rlexec.algorithms.moe_dpo.losses import marginal_log_likelihood, preference_accuracy
 from rlexec.algorithms.moe_dpo.module import MoEDPOModule
 from rlexec.algorithms.moe_dpo.preferences import META_FILE, PreferenceSet, read_preferences
 from rlexec.errors import ConfigError, DataFileError
@@ -78,6 +79,8 @@ class MoEDPOConfig(AlgorithmConfig):
         self.gate_entropy_coeff: float = 0.0
         self.load_balance_coeff: float = 0.0
         self.hard_gating: bool = False
+        self.recompute_reference: bool = False
+        self.validation_preferences: str | None = None
         self.minibatch_size = 64
         self.num_epochs = 1
         self.grad_clip = 1.0
@@ -105,6 +108,8 @@ class MoEDPOConfig(AlgorithmConfig):
         gate_entropy_coeff: float = NotProvided,
         load_balance_coeff: float = NotProvided,
         hard_gating: bool = NotProvided,
+        recompute_reference: bool = NotProvided,
+        validation_preferences: str | None = NotProvided,
         **kwargs,
     ) -> Self:
         """MoE-DPO settings; ``minibatch_size`` (pairs), ``num_epochs`` (passes per iteration) and
@@ -125,6 +130,12 @@ class MoEDPOConfig(AlgorithmConfig):
             mix_rate: rho of Mix-DPO's ``w <- (1 - rho) w + rho mean q`` (spec 1.5: 0.05).
             gate_entropy_coeff, load_balance_coeff: optional regularisers (spec 1.5 suggests 1e-3, 1e-2).
             hard_gating: inference follows the arg-max expert of the gate only.
+            recompute_reference: score every trajectory with this run's frozen references once at setup
+                instead of using the set's cached ``ref_logp`` (needed when the cache came from other
+                experts, e.g. a store scored with per-regime experts while this run uses one set).
+            validation_preferences: a held-out preference set (same experts, same context features):
+                after every iteration its ``validation_log_likelihood`` and
+                ``validation_preference_accuracy`` are logged (the objective of the beta sweep).
         """
         super().training(**kwargs)
         values = dict(preferences=preferences, experts=experts, expert_names=expert_names, beta=beta,
@@ -132,15 +143,16 @@ class MoEDPOConfig(AlgorithmConfig):
                       initial_weights=initial_weights, gate_init=gate_init, gate_hidden=gate_hidden,
                       expert_hidden=expert_hidden, num_actions=num_actions, expert_lr=expert_lr, gate_lr=gate_lr,
                       mix_rate=mix_rate, gate_entropy_coeff=gate_entropy_coeff,
-                      load_balance_coeff=load_balance_coeff, hard_gating=hard_gating)
+                      load_balance_coeff=load_balance_coeff, hard_gating=hard_gating,
+                      recompute_reference=recompute_reference, validation_preferences=validation_preferences)
         for name, value in values.items():
             if value is NotProvided:
                 continue
             # Paths are resolved here, in the driver, against the directory the command runs in.
-            if name in ("preferences", "gate_init") and value:
+            if name in ("preferences", "gate_init", "validation_preferences") and value:
                 value = str(Path(value).expanduser().resolve())
             elif name == "experts" and value:
-                value = [str(Path(v).expanduser().resolve()) for v in value]
+                value = [expert_folder(v) for v in value]
             setattr(self, name, value)
         return self
 
@@ -222,6 +234,25 @@ class MoEDPOConfig(AlgorithmConfig):
         return MoEDPOLearner
 
 
+def expert_folder(path: str) -> str:
+    """An exported expert folder (``policy.json``) as given, or a training run's (or a folder of runs') exported
+    expert ``<run>/expert`` of its newest run, as an absolute path; resolved once, when the config is built."""
+    from rlexec.policies.checkpoints import CheckpointError, trained_run
+
+    folder = Path(path).expanduser().resolve()
+    if (folder / "policy.json").is_file():
+        return str(folder)
+    try:
+        checkpoint, _ = trained_run(folder)
+    except CheckpointError as exc:
+        raise ConfigError(f"training.experts: {path} is neither an exported expert (policy.json) nor a training run "
+                          f"({exc})") from None
+    exported = checkpoint.parent.parent / "expert"
+    if not (exported / "policy.json").is_file():
+        raise ConfigError(f"training.experts: the run {checkpoint.parent.parent} has no exported expert ({exported})")
+    return str(exported)
+
+
 class PairBatches:
     """The preference set as padded minibatches of the Learner's columns (:mod:`.module`)."""
 
@@ -279,6 +310,20 @@ def _reference_log_probs(learner, padded: dict[str, np.ndarray]) -> np.ndarray:
                                            torch.from_numpy(padded["mask"]), reference=True).numpy()
 
 
+def _score_pairs(learner, batch: dict[str, np.ndarray]) -> dict[str, float]:
+    import torch
+
+
+    module = learner.module[DEFAULT_MODULE_ID].unwrapped()
+    tensors = {key: torch.from_numpy(value) for key, value in batch.items()}
+    with torch.no_grad():
+        out = module.forward_train(tensors)
+        delta = reward_differences(learner.config, tensors, out)
+        log_gate = out[columns.LOG_GATE]
+        return {"validation_log_likelihood": float(marginal_log_likelihood(log_gate, delta).mean()),
+                "validation_preference_accuracy": float(preference_accuracy(log_gate, delta))}
+
+
 def _set_regime_names(learner, names: list[str]) -> None:
     learner.regime_names = list(names)
 
@@ -301,9 +346,20 @@ class MoEDPO(Algorithm):
                               f"whose reference log-probabilities the preference set caches {preferences.expert_names}")
         if not len(preferences):
             raise DataFileError(str(self.config.preferences), "holds no preference pairs")
-        self.pairs = PairBatches(preferences, lambda padded: self.learner_group.foreach_learner(
-            lambda learner: _reference_log_probs(learner, padded))[0])
+        self.pairs = self._pair_batches(preferences)
         self.learner_group.foreach_learner(lambda learner: _set_regime_names(learner, self.pairs.regime_names))
+        self.validation = None
+        if self.config.validation_preferences:
+            self.validation = self._pair_batches(read_preferences(self.config.validation_preferences))
+
+    def _pair_batches(self, preferences: PreferenceSet) -> PairBatches:
+        if self.config.recompute_reference:
+            preferences = preferences.without_reference_cache()
+        return PairBatches(preferences, lambda padded: self._on_learner(lambda learner: _reference_log_probs(learner, padded)))
+
+    def _on_learner(self, func):
+        """``func(learner)`` on the (first) Learner, its result returned (an error raised here)."""
+        return next(iter(self.learner_group.foreach_learner(func))).get()
 
     @override(Algorithm)
     def restore_from_path(self, path, *args, **kwargs):
@@ -332,3 +388,18 @@ class MoEDPO(Algorithm):
                     count += len(ids)
         for key, total in sums.items():  # per-iteration means over all pairs, weighted by minibatch size
             self.metrics.log_value((LEARNER_RESULTS, DEFAULT_MODULE_ID, key), total / count, window=1)
+        if self.validation is not None:
+            for key, value in self._validation_figures().items():
+                self.metrics.log_value((LEARNER_RESULTS, DEFAULT_MODULE_ID, key), value, window=1)
+
+    def _validation_figures(self) -> dict[str, float]:
+        """Held-out ``log sum_k w_k sigma(Delta_k)`` and preference accuracy, means over the validation pairs."""
+        config, validation = self.config, self.validation
+        totals = {"validation_log_likelihood": 0.0, "validation_preference_accuracy": 0.0}
+        for start in range(0, len(validation), config.minibatch_size):
+            ids = np.arange(start, min(start + config.minibatch_size, len(validation)))
+            batch = validation.batch(ids)
+            figures = self._on_learner(lambda learner: _score_pairs(learner, batch))
+            for key in totals:
+                totals[key] += figures[key] * len(ids)
+        return {key: total / len(validation) for key, total in totals.items()}

@@ -24,6 +24,18 @@ from rlexec.algorithms.moe_dpo.module import (
 AVERAGE_WEIGHTS_RATE = 0.05  # rlexec: EMA rate of the context-free inference weights (module.average_weights)
 
 
+def reward_differences(config, batch: dict[str, Any], fwd_out: dict[str, Any]) -> torch.Tensor:
+    """``Delta_k`` (B, K) of a batch of pairs from the module's trajectory log-probabilities and the cache."""
+    logp_chosen, logp_rejected = fwd_out[LOGP_CHOSEN], fwd_out[LOGP_REJECTED]
+    normalise = config.per_step_normalise
+    return implicit_reward_differences(
+        logp_chosen, batch[REF_LOGP_CHOSEN].to(logp_chosen.dtype),
+        logp_rejected, batch[REF_LOGP_REJECTED].to(logp_rejected.dtype), beta=config.beta,
+        chosen_length=batch[CHOSEN_MASK].sum(-1) if normalise else None,
+        rejected_length=batch[REJECTED_MASK].sum(-1) if normalise else None,
+    )
+
+
 class MoEDPOLearner(TorchLearner):
     """Experts by Adam at ``expert_lr``, the MoE gate by Adam at ``gate_lr`` (spec 1.5: 1e-4 / 1e-3).
 
@@ -48,14 +60,7 @@ class MoEDPOLearner(TorchLearner):
     @override(TorchLearner)
     def compute_loss_for_module(self, *, module_id, config, batch: dict[str, Any], fwd_out: dict[str, Any]) -> torch.Tensor:
         module = self.module[module_id].unwrapped()
-        chosen_length, rejected_length = batch[CHOSEN_MASK].sum(-1), batch[REJECTED_MASK].sum(-1)
-        delta = implicit_reward_differences(
-            fwd_out[LOGP_CHOSEN], batch[REF_LOGP_CHOSEN].to(fwd_out[LOGP_CHOSEN].dtype),
-            fwd_out[LOGP_REJECTED], batch[REF_LOGP_REJECTED].to(fwd_out[LOGP_REJECTED].dtype),
-            beta=config.beta,
-            chosen_length=chosen_length if config.per_step_normalise else None,
-            rejected_length=rejected_length if config.per_step_normalise else None,
-        )
+        delta = reward_differences(config, batch, fwd_out)
         log_gate = fwd_out[LOG_GATE]
         loss, parts = moe_dpo_loss(log_gate, delta, objective=config.objective, train_gate=module.gate_kind == "moe",
                                    gate_entropy_coeff=config.gate_entropy_coeff,
@@ -66,10 +71,10 @@ class MoEDPOLearner(TorchLearner):
             if module.gate_kind == "mix":  # Mix-DPO's closed-form M-step for the weights
                 module.set_mix_weights(mix_weights_update(weights[0], parts["responsibilities"], config.mix_rate))
             module.average_weights.mul_(1 - AVERAGE_WEIGHTS_RATE).add_(AVERAGE_WEIGHTS_RATE * weights.mean(0))
-            self._log_figures(module_id, module, parts, weights, batch, fwd_out, chosen_length, rejected_length)
+            self._log_figures(module_id, module, parts, weights, batch, fwd_out)
         return loss
 
-    def _log_figures(self, module_id, module, parts, weights, batch, fwd_out, chosen_length, rejected_length) -> None:
+    def _log_figures(self, module_id, module, parts, weights, batch, fwd_out) -> None:
         def log(name: str, value) -> None:
             self.metrics.log_value((module_id, name), float(value), window=1)
 
@@ -78,8 +83,8 @@ class MoEDPOLearner(TorchLearner):
             log(name, parts[name])
         # Per expert, the mean per-step log-probability of the preferred and of the rejected actions
         # (the seed's Figure 2: preferred rising, rejected falling).
-        per_step_chosen = fwd_out[LOGP_CHOSEN] / chosen_length.clamp_min(1).unsqueeze(-1)
-        per_step_rejected = fwd_out[LOGP_REJECTED] / rejected_length.clamp_min(1).unsqueeze(-1)
+        per_step_chosen = fwd_out[LOGP_CHOSEN] / batch[CHOSEN_MASK].sum(-1).clamp_min(1).unsqueeze(-1)
+        per_step_rejected = fwd_out[LOGP_REJECTED] / batch[REJECTED_MASK].sum(-1).clamp_min(1).unsqueeze(-1)
         for k, expert in enumerate(module.expert_names):
             log(f"logp_chosen/{expert}", per_step_chosen[:, k].mean())
             log(f"logp_rejected/{expert}", per_step_rejected[:, k].mean())

@@ -133,6 +133,12 @@ class PreferenceSet:
     def context_dim(self) -> int:
         return int(len(self.trajectories[0].context))
 
+    def without_reference_cache(self) -> "PreferenceSet":
+        """The same set with every ``ref_logp`` dropped (the learner then scores with its own references)."""
+        trajectories = [_with_ref_logp(t, None) for t in self.trajectories]
+        return PreferenceSet(trajectories, self.chosen, self.rejected, self.expert_names, self.rule,
+                             self.context_names, self.utility_chosen, self.utility_rejected)
+
     @property
     def regimes(self) -> list[str]:
         """Regime names in order of first appearance (the order of the per-regime gate logs)."""
@@ -193,8 +199,8 @@ def build_preferences(groups: Iterable[Sequence[Trajectory]], rule: LabelRule, *
                          u_chosen, u_rejected)
 
 
-def _with_ref_logp(t: Trajectory, values: Sequence[float]) -> Trajectory:
-    return Trajectory(**{**t.__dict__, "ref_logp": np.asarray(values, dtype=np.float64)})
+def _with_ref_logp(t: Trajectory, values: Sequence[float] | None) -> Trajectory:
+    return Trajectory(**{**t.__dict__, "ref_logp": None if values is None else np.asarray(values, dtype=np.float64)})
 
 
 # ---- files ----------------------------------------------------------------------------------------------

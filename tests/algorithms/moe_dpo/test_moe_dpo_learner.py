@@ -80,8 +80,7 @@ def test_missing_reference_cache_is_computed_once_from_the_frozen_references(syn
     folder, experts, _ = synthetic_run_inputs
     learner, module = _learner(folder, experts)
     preferences = read_preferences(folder)
-    uncached = type(preferences)([t.__class__(**{**t.__dict__, "ref_logp": None}) for t in preferences.trajectories],
-                                 preferences.chosen, preferences.rejected, preferences.expert_names)
+    uncached = preferences.without_reference_cache()
     with pytest.raises(ConfigError, match="ref_logp"):
         PairBatches(uncached)
     score = lambda padded: module.trajectory_log_probs(*(torch.from_numpy(padded[k]) for k in ("obs", "actions", "mask")),  # noqa: E731
@@ -120,3 +119,5 @@ def test_config_errors_name_the_field(synthetic_run_inputs, tmp_path):
         MoEDPOConfig().training(preferences=str(folder), experts=experts, beta=0).validate()
     with pytest.raises(ConfigError, match="experts"):
         MoEDPOConfig().training(preferences=str(folder), experts=experts[:2]).validate()
+    with pytest.raises(ConfigError, match="neither an exported expert"):
+        MoEDPOConfig().training(preferences=str(folder), experts=[str(tmp_path)])
