@@ -76,3 +76,17 @@ def test_quality_margin_drops_close_pairs(tmp_path):
     store = _store(tmp_path / "store")
     assert len(preferences_from_store(store, LabelRule(criterion="quality", margin=3.5))) == 0
     assert math.isclose(LabelRule(criterion="quality", margin=3.5).resolved_margin, 3.5)
+
+
+def test_train_spec_makes_the_moe_dpo_paths_absolute(tmp_path, monkeypatch):
+    # Tune runs each trial in its own directory: relative paths would point elsewhere there.
+    from rlexec.training.spec import TrainSpec
+
+    monkeypatch.chdir(tmp_path)
+    spec = TrainSpec.from_dict({"algorithm": "moe_dpo", "training": {
+        "preferences": "prefs", "validation_preferences": "held_out", "experts": ["e0", "e1"], "gate_init": "g.pt"}})
+    training = spec.sections["training"]
+    assert training["preferences"] == str(tmp_path / "prefs")
+    assert training["validation_preferences"] == str(tmp_path / "held_out")
+    assert training["experts"] == [str(tmp_path / "e0"), str(tmp_path / "e1")]
+    assert training["gate_init"] == str(tmp_path / "g.pt")
