@@ -42,6 +42,7 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
 from ray.rllib.utils.annotations import override
 from ray.rllib.utils.metrics import LEARNER_RESULTS, LEARNER_UPDATE_TIMER, TIMERS
+from ray.rllib.utils.metrics.metrics_logger import MetricsLogger
 
 from rlexec.algorithms.moe_dpo import module as columns
 from rlexec.algorithms.moe_dpo.learner import MoEDPOLearner, reward_differences
@@ -370,7 +371,7 @@ class MoEDPO(Algorithm):
     @override(Algorithm)
     def training_step(self) -> None:
         sums: dict[str, float] = {}
-        count = 0
+        counts: dict[str, int] = {}
         with self.metrics.log_time((TIMERS, LEARNER_UPDATE_TIMER)):
             # The pass order depends on (seed, iteration) only, so a resumed run shuffles as an unbroken one.
             shuffle = np.random.default_rng(np.random.SeedSequence(self.config.seed or 0, spawn_key=(self.iteration,)))
@@ -380,17 +381,22 @@ class MoEDPO(Algorithm):
                     ids = order[start:start + self.config.minibatch_size]
                     batch = MultiAgentBatch({DEFAULT_MODULE_ID: SampleBatch(self.pairs.batch(ids))}, env_steps=len(ids))
                     results = self.learner_group.update(batch=batch)
+                    # The loss figures are averaged over the iteration's pairs below (a regime's gate
+                    # weights over the minibatches that hold it), not taken from the last minibatch.
+                    for learner_results in results:
+                        figures = learner_results.get(DEFAULT_MODULE_ID, {})
+                        for key in [k for k in figures if isinstance(k, str) and k.startswith(EPOCH_MEAN_PREFIXES)]:
+                            sums[key] = sums.get(key, 0.0) + float(figures.pop(key).peek()) * len(ids)
+                            counts[key] = counts.get(key, 0) + len(ids)
                     self.metrics.aggregate(results, key=LEARNER_RESULTS)
-                    figures = self.metrics.peek((LEARNER_RESULTS, DEFAULT_MODULE_ID), default={})
-                    for key, value in figures.items():
-                        if isinstance(key, str) and key.startswith(EPOCH_MEAN_PREFIXES):
-                            sums[key] = sums.get(key, 0.0) + float(value) * len(ids)
-                    count += len(ids)
-        for key, total in sums.items():  # per-iteration means over all pairs, weighted by minibatch size
-            self.metrics.log_value((LEARNER_RESULTS, DEFAULT_MODULE_ID, key), total / count, window=1)
+        means = {key: total / counts[key] for key, total in sums.items()}
         if self.validation is not None:
-            for key, value in self._validation_figures().items():
-                self.metrics.log_value((LEARNER_RESULTS, DEFAULT_MODULE_ID, key), value, window=1)
+            means.update(self._validation_figures())
+        # Logged through a MetricsLogger of their own and aggregated, as the Learner's figures are.
+        iteration_figures = MetricsLogger()
+        for key, value in means.items():
+            iteration_figures.log_value((DEFAULT_MODULE_ID, key), value, window=1)
+        self.metrics.aggregate([iteration_figures.reduce()], key=LEARNER_RESULTS)
 
     def _validation_figures(self) -> dict[str, float]:
         """Held-out ``log sum_k w_k sigma(Delta_k)`` and preference accuracy, means over the validation pairs."""

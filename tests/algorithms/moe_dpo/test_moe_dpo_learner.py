@@ -121,3 +121,36 @@ def test_config_errors_name_the_field(synthetic_run_inputs, tmp_path):
         MoEDPOConfig().training(preferences=str(folder), experts=experts[:2]).validate()
     with pytest.raises(ConfigError, match="neither an exported expert"):
         MoEDPOConfig().training(preferences=str(folder), experts=[str(tmp_path)])
+
+
+def test_shared_action_experts_start_as_the_exported_expert_and_only_the_copy_learns(tmp_path):
+    from rlexec.algorithms.moe_dpo.preferences import synthetic_preferences, write_preferences
+    from rlexec.envs.lob_env import SHARED_OBSERVATION_NAMES
+    from rlexec.policies.binning import FeatureBins, StateBinning
+    from rlexec.policies.expert import ExpertPolicy
+
+    time_index = SHARED_OBSERVATION_NAMES.index("time_pct")
+    binning = StateBinning((FeatureBins(name="time_pct", index=time_index, edges=(0.5,)),))
+    folders = []
+    for k, broker in enumerate(("twap", "vwap")):
+        q = np.array([[1.0, 0.0, -1.0], [0.0, 1.0, -1.0]]) * (k + 1)
+        folders.append(str(ExpertPolicy.from_q_table(broker=broker, q_table=q, binning=binning, temperature=0.5)
+                           .save(tmp_path / broker)))
+    obs_dim, experts = len(SHARED_OBSERVATION_NAMES), [ExpertPolicy.load(f) for f in folders]
+    preferences, _ = synthetic_preferences(num_contexts=6, num_experts=2, num_actions=experts[0].num_actions,
+                                           obs_dim=obs_dim, seed=0)
+    learner, module = _learner(write_preferences(preferences, tmp_path / "prefs"), folders, expert_lr=0.1)
+    obs = np.random.default_rng(0).uniform(0, 1, (5, obs_dim)).astype(np.float32)
+    for k, expert in enumerate(experts):
+        np.testing.assert_allclose(torch.log_softmax(module.experts[k](torch.from_numpy(obs)), -1).detach().numpy(),
+                                   expert.logits(obs), atol=1e-6)
+    from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
+
+    from rlexec.algorithms.moe_dpo.config import PairBatches
+
+    batch = PairBatches(preferences).batch(np.arange(len(preferences)))
+    before = [p.detach().clone() for p in module.experts.parameters()]
+    reference = [p.detach().clone() for p in module.references.parameters()]
+    learner.update(batch=MultiAgentBatch({"default_policy": SampleBatch(batch)}, env_steps=len(preferences)))
+    assert any(not torch.equal(a, b) for a, b in zip(before, module.experts.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(reference, module.references.parameters()))

@@ -45,3 +45,8 @@ def test_a_short_rllib_run_learns_the_best_expert_per_regime(ray_session, synthe
     contexts = {t.context_id: t for t in preferences.trajectories}
     hits = [int(np.argmax(MixturePolicy(module, t.context).gate_weights())) == best[t.regime] for t in contexts.values()]
     assert np.mean(hits) >= GATE_ACCURACY_THRESHOLD, np.mean(hits)
+
+    # An offline algorithm restores without EnvRunners and trains on (RLlib's own restore syncs to them).
+    train(spec.with_overrides({"stop.training_iterations": 7}), out=tmp_path / "runs", resume=run, local=True)
+    lines = [json.loads(line) for line in (run / "progress.jsonl").read_text().splitlines()]
+    assert lines[-2]["event"] == "resumed" and lines[-2]["iteration"] == 6 and lines[-1]["iteration"] == 7
