@@ -33,7 +33,11 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rlexec.algorithms.moe_dpo.preferences import LabelRule, preferences_from_store, write_preferences
+    from rlexec.algorithms.moe_dpo.preferences import (
+        LabelRule,
+        preferences_from_store,
+        write_preferences,
+    )
 
     rule = LabelRule(criterion=args.criterion, margin=args.margin, temperature=args.temperature)
     preferences = preferences_from_store(args.store, rule, seed=args.seed)

@@ -28,13 +28,12 @@ regularisers off. Every one is a ``training:`` key.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from typing_extensions import Self
-
 from ray.rllib.algorithms.algorithm import Algorithm
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
 from ray.rllib.core import DEFAULT_MODULE_ID
@@ -43,12 +42,20 @@ from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
 from ray.rllib.utils.annotations import override
 from ray.rllib.utils.metrics import LEARNER_RESULTS, LEARNER_UPDATE_TIMER, TIMERS
 from ray.rllib.utils.metrics.metrics_logger import MetricsLogger
+from typing_extensions import Self
 
 from rlexec.algorithms.moe_dpo import module as columns
 from rlexec.algorithms.moe_dpo.learner import MoEDPOLearner, reward_differences
-from rlexec.algorithms.moe_dpo.losses import marginal_log_likelihood, preference_accuracy
+from rlexec.algorithms.moe_dpo.losses import (
+    marginal_log_likelihood,
+    preference_accuracy,
+)
 from rlexec.algorithms.moe_dpo.module import MoEDPOModule
-from rlexec.algorithms.moe_dpo.preferences import META_FILE, PreferenceSet, read_preferences
+from rlexec.algorithms.moe_dpo.preferences import (
+    META_FILE,
+    PreferenceSet,
+    read_preferences,
+)
 from rlexec.errors import ConfigError, DataFileError
 
 # The Learner's figures averaged over an iteration's minibatches (the rest keep the last value).
@@ -139,13 +146,13 @@ class MoEDPOConfig(AlgorithmConfig):
                 ``validation_preference_accuracy`` are logged (the objective of the beta sweep).
         """
         super().training(**kwargs)
-        values = dict(preferences=preferences, experts=experts, expert_names=expert_names, beta=beta,
-                      per_step_normalise=per_step_normalise, objective=objective, gate=gate,
-                      initial_weights=initial_weights, gate_init=gate_init, gate_hidden=gate_hidden,
-                      expert_hidden=expert_hidden, num_actions=num_actions, expert_lr=expert_lr, gate_lr=gate_lr,
-                      mix_rate=mix_rate, gate_entropy_coeff=gate_entropy_coeff,
-                      load_balance_coeff=load_balance_coeff, hard_gating=hard_gating,
-                      recompute_reference=recompute_reference, validation_preferences=validation_preferences)
+        values = {"preferences": preferences, "experts": experts, "expert_names": expert_names, "beta": beta,
+                      "per_step_normalise": per_step_normalise, "objective": objective, "gate": gate,
+                      "initial_weights": initial_weights, "gate_init": gate_init, "gate_hidden": gate_hidden,
+                      "expert_hidden": expert_hidden, "num_actions": num_actions, "expert_lr": expert_lr, "gate_lr": gate_lr,
+                      "mix_rate": mix_rate, "gate_entropy_coeff": gate_entropy_coeff,
+                      "load_balance_coeff": load_balance_coeff, "hard_gating": hard_gating,
+                      "recompute_reference": recompute_reference, "validation_preferences": validation_preferences}
         for name, value in values.items():
             if value is NotProvided:
                 continue
@@ -405,7 +412,7 @@ class MoEDPO(Algorithm):
         for start in range(0, len(validation), config.minibatch_size):
             ids = np.arange(start, min(start + config.minibatch_size, len(validation)))
             batch = validation.batch(ids)
-            figures = self._on_learner(lambda learner: _score_pairs(learner, batch))
+            figures = self._on_learner(partial(_score_pairs, batch=batch))
             for key in totals:
                 totals[key] += figures[key] * len(ids)
         return {key: total / len(validation) for key, total in totals.items()}

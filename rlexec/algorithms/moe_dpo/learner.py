@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-
 from ray.rllib.core.learner.torch.torch_learner import TorchLearner
 from ray.rllib.utils.annotations import override
 
-from rlexec.algorithms.moe_dpo.losses import implicit_reward_differences, mix_weights_update, moe_dpo_loss
+from rlexec.algorithms.moe_dpo.losses import (
+    implicit_reward_differences,
+    mix_weights_update,
+    moe_dpo_loss,
+)
 from rlexec.algorithms.moe_dpo.module import (
     CHOSEN_MASK,
     LOG_GATE,
@@ -42,7 +45,10 @@ class MoEDPOLearner(TorchLearner):
     ``regime_names`` (set by the Algorithm from the preference set) names the per-regime gate logs.
     """
 
-    regime_names: list[str] = []
+    @override(TorchLearner)
+    def build(self) -> None:
+        super().build()
+        self.regime_names: list[str] = []
 
     @override(TorchLearner)
     def configure_optimizers_for_module(self, module_id, config=None) -> None:

@@ -25,13 +25,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
-
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.torch import TorchRLModule
 from ray.rllib.utils.annotations import override
+from torch import nn
 
 from rlexec.errors import ConfigError
+import itertools
 
 # Train-batch columns (padded trajectories of B pairs; masks are 1 on real steps).
 CONTEXT = "context"  # (B, context_dim) gate input x
@@ -52,7 +52,7 @@ def expert_network(expert: nn.Module) -> nn.Module:
 
 def _mlp(sizes: Sequence[int]) -> nn.Sequential:
     layers: list[nn.Module] = []
-    for i, (width_in, width_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (width_in, width_out) in enumerate(itertools.pairwise(sizes)):
         layers.append(nn.Linear(width_in, width_out))
         if i < len(sizes) - 2:
             layers.append(nn.ReLU())

@@ -39,8 +39,8 @@ import math
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -72,7 +72,7 @@ class Trajectory:
 
     @property
     def num_steps(self) -> int:
-        return int(len(self.actions))
+        return len(self.actions)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -123,7 +123,7 @@ class PreferenceSet:
     utility_rejected: np.ndarray | None = None
 
     def __len__(self) -> int:
-        return int(len(self.chosen))
+        return len(self.chosen)
 
     @property
     def obs_dim(self) -> int:
@@ -131,9 +131,9 @@ class PreferenceSet:
 
     @property
     def context_dim(self) -> int:
-        return int(len(self.trajectories[0].context))
+        return len(self.trajectories[0].context)
 
-    def without_reference_cache(self) -> "PreferenceSet":
+    def without_reference_cache(self) -> PreferenceSet:
         """The same set with every ``ref_logp`` dropped (the learner then scores with its own references)."""
         trajectories = [_with_ref_logp(t, None) for t in self.trajectories]
         return PreferenceSet(trajectories, self.chosen, self.rejected, self.expert_names, self.rule,
@@ -175,7 +175,7 @@ def label_pairs(groups: Iterable[Sequence[Trajectory]], rule: LabelRule, *,
                 rejected.append(start + lose)
                 u_chosen.append(utilities[win])
                 u_rejected.append(utilities[lose])
-    as_int = lambda v: np.asarray(v, dtype=np.int64)  # noqa: E731
+    as_int = lambda v: np.asarray(v, dtype=np.int64)
     return (trajectories, as_int(chosen), as_int(rejected), np.asarray(u_chosen, dtype=np.float64),
             np.asarray(u_rejected, dtype=np.float64))
 
@@ -302,14 +302,17 @@ def _read_table(path: Path, columns: Sequence[str]) -> pa.Table:
     return table
 
 
+def _fail(source: str, row: int, field_name: str, message: str):
+    raise DataFileError(source, message, row=row, field=field_name)
+
+
 def _read_trajectories(path: Path, obs_dim: int, num_experts: int) -> list[Trajectory]:
     table = _read_table(path, TRAJECTORY_COLUMNS)
     rows = table.to_pylist()
     trajectories = []
     context_dim = None
     for row_index, row in enumerate(rows, start=1):
-        def fail(field_name: str, message: str):
-            raise DataFileError(str(path), message, row=row_index, field=field_name)
+        fail = partial(_fail, str(path), row_index)
 
         steps = row["num_steps"]
         if not isinstance(steps, int) or steps < 1:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rlexec.algorithms.moe_dpo.preferences import synthetic_preferences, write_preferences
+from rlexec.algorithms.moe_dpo.preferences import (
+    synthetic_preferences,
+    write_preferences,
+)
 from rlexec.policies.expert import MLPPolicy
 
 

@@ -47,7 +47,7 @@ def test_learner_loss_on_a_hand_built_batch_equals_the_hand_computation(syntheti
 
     # Expert k: pi(k) = e^2 / (e^2 + 3), pi(other) = 1 / (e^2 + 3); the gate starts at `weights` for every x.
     high, low = math.log(math.e ** 2 / (math.e ** 2 + 3)), math.log(1 / (math.e ** 2 + 3))
-    logp = lambda k, actions: sum(high if a == k else low for a in actions)  # noqa: E731
+    logp = lambda k, actions: sum(high if a == k else low for a in actions)
     pairs = [([0, 0], [1, 3], 2 * math.log(0.25), 2 * math.log(0.25)), ([1, 2], [0], 2 * math.log(0.25), math.log(0.25))]
     total = 0.0
     for plus, minus, ref_plus, ref_minus in pairs:
@@ -66,7 +66,10 @@ def test_mix_gate_takes_the_closed_form_step(synthetic_run_inputs):
     fwd_out = module.forward_train(batch)
     log_gate = fwd_out[columns.LOG_GATE].detach()
     learner.compute_loss_for_module(module_id="default_policy", config=learner.config, batch=batch, fwd_out=fwd_out)
-    from rlexec.algorithms.moe_dpo.losses import implicit_reward_differences, responsibilities
+    from rlexec.algorithms.moe_dpo.losses import (
+        implicit_reward_differences,
+        responsibilities,
+    )
 
     delta = implicit_reward_differences(fwd_out[columns.LOGP_CHOSEN].detach(), batch[columns.REF_LOGP_CHOSEN],
                                         fwd_out[columns.LOGP_REJECTED].detach(), batch[columns.REF_LOGP_REJECTED],
@@ -78,12 +81,12 @@ def test_mix_gate_takes_the_closed_form_step(synthetic_run_inputs):
 
 def test_missing_reference_cache_is_computed_once_from_the_frozen_references(synthetic_run_inputs, specialist):
     folder, experts, _ = synthetic_run_inputs
-    learner, module = _learner(folder, experts)
+    _, module = _learner(folder, experts)
     preferences = read_preferences(folder)
     uncached = preferences.without_reference_cache()
     with pytest.raises(ConfigError, match="ref_logp"):
         PairBatches(uncached)
-    score = lambda padded: module.trajectory_log_probs(*(torch.from_numpy(padded[k]) for k in ("obs", "actions", "mask")),  # noqa: E731
+    score = lambda padded: module.trajectory_log_probs(*(torch.from_numpy(padded[k]) for k in ("obs", "actions", "mask")),
                                                      reference=True).detach().numpy()
     pairs = PairBatches(uncached, score)
     t = preferences.trajectories[0]
@@ -124,7 +127,10 @@ def test_config_errors_name_the_field(synthetic_run_inputs, tmp_path):
 
 
 def test_shared_action_experts_start_as_the_exported_expert_and_only_the_copy_learns(tmp_path):
-    from rlexec.algorithms.moe_dpo.preferences import synthetic_preferences, write_preferences
+    from rlexec.algorithms.moe_dpo.preferences import (
+        synthetic_preferences,
+        write_preferences,
+    )
     from rlexec.envs.lob_env import SHARED_OBSERVATION_NAMES
     from rlexec.policies.binning import FeatureBins, StateBinning
     from rlexec.policies.expert import ExpertPolicy

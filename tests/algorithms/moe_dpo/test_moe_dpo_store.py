@@ -8,16 +8,26 @@ import math
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 
-from rlexec.algorithms.moe_dpo.preferences import CRITERIA, LabelRule, preferences_from_store, read_preferences
+from rlexec.algorithms.moe_dpo.preferences import (
+    CRITERIA,
+    LabelRule,
+    preferences_from_store,
+    read_preferences,
+)
 from rlexec.cli import preferences as preferences_cli
 from rlexec.cli.main import main
-from rlexec.evaluation.trajectory_store import EPISODES_FILE, FORMAT, FORMAT_VERSION, META_FILE, STEPS_FILE
+from rlexec.evaluation.trajectory_store import (
+    EPISODES_FILE,
+    FORMAT,
+    FORMAT_VERSION,
+    META_FILE,
+    STEPS_FILE,
+)
 
 # One context (baseline, seed 7), two policies of 2 steps; a 600-s sell window starting at 10:00.
-OUTCOMES = {"fast": dict(arrival_advantage_bps=-1.0, fill_rate=1.0, t_done_s=300.0),
-            "slow": dict(arrival_advantage_bps=2.0, fill_rate=1.0, t_done_s=600.0)}
+OUTCOMES = {"fast": {"arrival_advantage_bps": -1.0, "fill_rate": 1.0, "t_done_s": 300.0},
+            "slow": {"arrival_advantage_bps": 2.0, "fill_rate": 1.0, "t_done_s": 600.0}}
 
 
 def _store(folder):

@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
 
 from rlexec.algorithms.moe_dpo.module import MixturePolicy
-from rlexec.algorithms.moe_dpo.preferences import read_preferences, synthetic_preferences, write_preferences
+from rlexec.algorithms.moe_dpo.preferences import (
+    read_preferences,
+    synthetic_preferences,
+    write_preferences,
+)
 from rlexec.policies.checkpoints import load_module
 from rlexec.training.runner import train
 from rlexec.training.spec import TrainSpec
