@@ -239,8 +239,9 @@ def complete_restore(algo) -> None:
     state = algo.learner_group.get_state(components=f"{COMPONENT_LEARNER}/{COMPONENT_RL_MODULE}",
                                          inference_only=True)[COMPONENT_LEARNER]
     # No WEIGHTS_SEQ_NO in the state: the EnvRunner takes it whatever weights it holds.
-    state_ref = ray.put(state)
-    algo.env_runner_group.foreach_env_runner(lambda env_runner: env_runner.set_state(ray.get(state_ref)))
+    if algo.env_runner_group is not None:  # None: an offline algorithm (MoE-DPO) samples no env
+        state_ref = ray.put(state)
+        algo.env_runner_group.foreach_env_runner(lambda env_runner: env_runner.set_state(ray.get(state_ref)))
 
     # The value the last iteration reported (the reduced window holds NaN until the next update).
     learner_results = algo.metrics.peek(LEARNER_RESULTS, default={}, latest_merged_only=True) or {}
@@ -277,7 +278,8 @@ def seed_iteration(algo, seed: int, iteration: int) -> None:
     actions are sampled from the EnvRunner's stream and the minibatches shuffled from what follows it.
     """
     algo.learner_group.foreach_learner(partial(_seed_learner, seed=seed, iteration=iteration))
-    algo.env_runner_group.foreach_env_runner(partial(_seed_env_runner, seed=seed, iteration=iteration))
+    if algo.env_runner_group is not None:  # None: an offline algorithm (MoE-DPO) samples no env
+        algo.env_runner_group.foreach_env_runner(partial(_seed_env_runner, seed=seed, iteration=iteration))
     if algo.eval_env_runner_group is not None:
         algo.eval_env_runner_group.foreach_env_runner(_restart_evaluation_episodes)
 

@@ -47,7 +47,7 @@ RLLIB_SECTIONS = ("environment", "env_runners", "training", "learners", "rl_modu
 TOP_LEVEL = ("algorithm", "name", "seed", "stop", "checkpoint_frequency", "keep_checkpoints", *RLLIB_SECTIONS)
 STOP_KEYS = ("training_iterations", "env_steps", "time_s")
 RL_MODULE_KEYS = ("module", "model_config")
-PATH_KEYS = ("data", "orders", "replay", "teacher_checkpoint")
+PATH_KEYS = ("data", "orders", "replay", "teacher_checkpoint", "preferences", "validation_preferences", "experts", "gate_init")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,0 +1,102 @@
+"""Preference pairs from a trajectory store (`rlexec regimes --store`) and the `rlexec preferences` command."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from rlexec.algorithms.moe_dpo.preferences import (
+    CRITERIA,
+    LabelRule,
+    preferences_from_store,
+    read_preferences,
+)
+from rlexec.cli import preferences as preferences_cli
+from rlexec.cli.main import main
+from rlexec.evaluation.trajectory_store import (
+    EPISODES_FILE,
+    FORMAT,
+    FORMAT_VERSION,
+    META_FILE,
+    STEPS_FILE,
+)
+
+# One context (baseline, seed 7), two policies of 2 steps; a 600-s sell window starting at 10:00.
+OUTCOMES = {"fast": {"arrival_advantage_bps": -1.0, "fill_rate": 1.0, "t_done_s": 300.0},
+            "slow": {"arrival_advantage_bps": 2.0, "fill_rate": 1.0, "t_done_s": 600.0}}
+
+
+def _store(folder):
+    folder.mkdir()
+    rows = [(policy, step) for policy in OUTCOMES for step in range(2)]
+    observations = [[float(step), 1.0] for _, step in rows]  # first observation [0, 1] in both
+    steps = pa.table({
+        "regime": ["baseline"] * 4, "policy": [p for p, _ in rows], "episode": [0] * 4, "seed": [7] * 4,
+        "step": [s for _, s in rows],
+        "observation": pa.FixedSizeListArray.from_arrays(pa.array(np.ravel(observations), pa.float32()), 2),
+        "action": [1, 2, 0, 0], "logp_twap": [-1.0, -2.0, -0.5, -0.5], "logp_vwap": [-3.0, -1.0, -1.0, -2.0],
+    })
+    episodes = pa.table({
+        "regime": ["baseline"] * 2, "policy": list(OUTCOMES), "episode": [0, 0], "seed": [7, 7],
+        "side": ["sell", "sell"], "quantity": [1000.0] * 2, "window_start_s": [36000.0] * 2,
+        "window_end_s": [36600.0] * 2, "steps": [2, 2],
+        **{k: [OUTCOMES[p][k] for p in OUTCOMES] for k in ("arrival_advantage_bps", "fill_rate", "t_done_s")},
+    })
+    pq.write_table(steps, folder / STEPS_FILE)
+    pq.write_table(episodes, folder / EPISODES_FILE)
+    (folder / META_FILE).write_text(json.dumps({"format": FORMAT, "version": FORMAT_VERSION, "experts": ["twap", "vwap"]}))
+    return folder
+
+
+def test_store_contexts_become_labelled_pairs_with_the_reference_cache(tmp_path):
+    store = _store(tmp_path / "store")
+    quality = preferences_from_store(store, LabelRule(criterion="quality"))
+    assert quality.expert_names == ["twap", "vwap"]
+    (chosen,), (rejected,) = quality.chosen, quality.rejected
+    assert quality.trajectories[chosen].policy == "slow" and quality.trajectories[rejected].policy == "fast"  # 2 > -1 bp
+    fast = quality.trajectories[rejected]
+    assert fast.ref_logp.tolist() == [-3.0, -4.0]  # sum of the store's logp_<expert> over the steps
+    assert fast.horizon == 600.0 and fast.t_done == 300.0
+    # x: regime one-hot, side, window start (h), window length (h), first observation
+    np.testing.assert_allclose(fast.context, [1.0, 1.0, 10.0, 600 / 3600, 0.0, 1.0], rtol=1e-6)
+    speed = preferences_from_store(store, LabelRule(criterion="speed"))
+    # U_s: fast -0.5 - 1e-4, slow -1 + 2e-4: the faster one wins on speed
+    assert speed.trajectories[speed.chosen[0]].policy == "fast"
+
+
+def test_preferences_command_writes_a_set_the_learner_reads(tmp_path, capsys):
+    store = _store(tmp_path / "store")
+    assert main(["preferences", str(store), "--out", str(tmp_path / "prefs"), "--criterion", "speed"]) == 0
+    assert "1 speed pairs" in capsys.readouterr().out
+    read = read_preferences(tmp_path / "prefs")
+    assert read.rule.criterion == "speed" and read.trajectories[read.chosen[0]].policy == "fast"
+    assert main(["preferences", str(tmp_path / "nowhere"), "--out", str(tmp_path / "p2")]) == 2
+    assert "store.json" in capsys.readouterr().err
+
+
+def test_the_criteria_the_parser_offers_are_the_labeller_s():
+    assert preferences_cli.CRITERIA == CRITERIA
+
+
+def test_quality_margin_drops_close_pairs(tmp_path):
+    store = _store(tmp_path / "store")
+    assert len(preferences_from_store(store, LabelRule(criterion="quality", margin=3.5))) == 0
+    assert math.isclose(LabelRule(criterion="quality", margin=3.5).resolved_margin, 3.5)
+
+
+def test_train_spec_makes_the_moe_dpo_paths_absolute(tmp_path, monkeypatch):
+    # Tune runs each trial in its own directory: relative paths would point elsewhere there.
+    from rlexec.training.spec import TrainSpec
+
+    monkeypatch.chdir(tmp_path)
+    spec = TrainSpec.from_dict({"algorithm": "moe_dpo", "training": {
+        "preferences": "prefs", "validation_preferences": "held_out", "experts": ["e0", "e1"], "gate_init": "g.pt"}})
+    training = spec.sections["training"]
+    assert training["preferences"] == str(tmp_path / "prefs")
+    assert training["validation_preferences"] == str(tmp_path / "held_out")
+    assert training["experts"] == [str(tmp_path / "e0"), str(tmp_path / "e1")]
+    assert training["gate_init"] == str(tmp_path / "g.pt")
