@@ -51,7 +51,10 @@ def test_routing_in_ray_tasks_equals_routing_in_process(ray_session, ticker_dir)
     router = make_router("numeric", TINY, seed=0)
     train, labels = purged_training_labels(data, 5)
     router.fit([data.windows[i] for i in train], labels)
-    assert route_windows(router, data.windows, chunk=16) == router.route(data.windows)
+    in_ray, in_process = route_windows(router, data.windows, chunk=16), router.route(data.windows)
+    assert [d.route for d in in_ray] == [d.route for d in in_process]
+    # float32 sums differ in the last bits between a chunk of 16 and one batch of all windows
+    assert [d.probability for d in in_ray] == pytest.approx([d.probability for d in in_process], abs=1e-6)
 
 
 def test_one_config_routes_trains_and_backtests_then_reuses_the_cached_routes(ray_session, ticker_dir, tmp_path,
