@@ -130,8 +130,10 @@ class TextEmbeddingRouter:
     """MiniLM news embeddings + numeric window -> logistic head (see the module docstring).
 
     Options (rlexec's defaults, not from the paper): ``text_components`` 16, ``l2`` 10.0 (on
-    standardised inputs), ``max_texts_per_day`` 64, ``neighbours`` 3 and ``top_features`` 3 in the
-    explanation; ``model_path`` overrides the packaged MiniLM folder.
+    standardised inputs), ``max_texts_per_day`` 16 (the most repeated distinct texts: AAPL has a
+    median of 32 tweets a day, and 16 halve the encoding work while keeping every repeated
+    headline), ``neighbours`` 3 and ``top_features`` 3 in the explanation; ``model_path`` overrides
+    the packaged MiniLM folder.
     """
 
     name = "text_embedding"
@@ -139,7 +141,7 @@ class TextEmbeddingRouter:
     ray_num_cpus = 1.0
 
     def __init__(self, seed: int = 0, model_path: str | None = None, text_components: int = 16, l2: float = 10.0,
-                 max_texts_per_day: int = 64, neighbours: int = 3, top_features: int = 3, max_tokens: int = 128,
+                 max_texts_per_day: int = 16, neighbours: int = 3, top_features: int = 3, max_tokens: int = 128,
                  batch_size: int = 64):
         if text_components < 0 or neighbours < 0 or top_features < 0 or max_texts_per_day < 1:
             raise ConfigError("routers.text_embedding: text_components, neighbours, top_features must be >= 0 "
