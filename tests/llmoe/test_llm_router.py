@@ -93,11 +93,11 @@ def test_score_is_the_summed_token_log_probability_of_each_continuation(tiny_bac
     prompt_ids, continuation_ids = tiny_backend.token_ids(message, ["up", "down two"])
     assert prompt_ids == [WORDS.index(w) for w in ("the", "market", "is", "Answer", ":")]
     assert continuation_ids == [[WORDS.index("up")], [WORDS.index("down"), WORDS.index("two")]]
-    scores = tiny_backend.score(message, ["down two", "up"])
-    assert scores[0] == pytest.approx(_hand_log_prob(tiny_backend, raw_prompt(message), ["down", "two"]), abs=1e-5)
-    assert scores[1] == pytest.approx(_hand_log_prob(tiny_backend, raw_prompt(message), ["up"]), abs=1e-5)
-    # the prompt's cache is copied per continuation: the order of continuations changes nothing
-    assert tiny_backend.score(message, ["up", "down two"]) == pytest.approx(scores[::-1], abs=1e-6)
+    scores = tiny_backend.score(message, ["down two", "up two", "up"])
+    for score, words in zip(scores, (["down", "two"], ["up", "two"], ["up"])):
+        assert score == pytest.approx(_hand_log_prob(tiny_backend, raw_prompt(message), words), abs=1e-5)
+    # each continuation runs on its own copy of the prompt's cache: their order changes nothing
+    assert tiny_backend.score(message, ["up", "up two", "down two"]) == pytest.approx(scores[::-1], abs=1e-6)
     assert tiny_backend.generate(message, 3)  # greedy text comes back (words of the tiny vocabulary)
 
 
