@@ -166,3 +166,14 @@ def test_day_vectors_weight_repeated_texts_and_embed_each_sentence_once(keyword_
     np.testing.assert_allclose(vectors[0, :2], [2 / 3, 1 / 3], atol=1e-6)
     np.testing.assert_allclose(vectors[1, :2], [1.0, 0.0], atol=1e-6)
     assert sorted(keyword_encoder.seen) == ["bad b", "good a"]
+
+
+def test_day_vectors_are_reused_from_the_cache_file(keyword_encoder, tmp_path):
+    cache = tmp_path / "days.npz"
+    first = te.TextEmbeddingRouter(cache_file=str(cache)).day_vectors([["good a"], ["bad b"]])
+    keyword_encoder.seen.clear()
+    again = te.TextEmbeddingRouter(cache_file=str(cache)).day_vectors([["bad b"], ["good a"]])
+    np.testing.assert_array_equal(again, first[::-1])
+    assert keyword_encoder.seen == []  # nothing re-embedded
+    te.TextEmbeddingRouter(cache_file=str(cache), max_texts_per_day=1).day_vectors([["good a"]])
+    assert keyword_encoder.seen == ["good a"]  # other settings, other key

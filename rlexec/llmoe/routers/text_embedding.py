@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rlexec.errors import ConfigError
+from rlexec.errors import ConfigError, DataFileError
 from rlexec.llmoe.data import NO_NEWS
 from rlexec.llmoe.features import FEATURE_NAMES, WINDOW_DAYS, flat
 from rlexec.llmoe.routers.base import RouteDecision, decision_from_probability
@@ -133,7 +133,7 @@ class TextEmbeddingRouter:
     standardised inputs), ``max_texts_per_day`` 16 (the most repeated distinct texts: AAPL has a
     median of 32 tweets a day, and 16 halve the encoding work while keeping every repeated
     headline), ``neighbours`` 3 and ``top_features`` 3 in the explanation; ``model_path`` overrides
-    the packaged MiniLM folder.
+    the packaged MiniLM folder; ``cache_file`` (.npz) keeps the day vectors across runs.
     """
 
     name = "text_embedding"
@@ -142,7 +142,7 @@ class TextEmbeddingRouter:
 
     def __init__(self, seed: int = 0, model_path: str | None = None, text_components: int = 16, l2: float = 10.0,
                  max_texts_per_day: int = 16, neighbours: int = 3, top_features: int = 3, max_tokens: int = 128,
-                 batch_size: int = 64):
+                 batch_size: int = 64, cache_file: str | None = None):
         if text_components < 0 or neighbours < 0 or top_features < 0 or max_texts_per_day < 1:
             raise ConfigError("routers.text_embedding: text_components, neighbours, top_features must be >= 0 "
                               "and max_texts_per_day >= 1")
@@ -151,7 +151,9 @@ class TextEmbeddingRouter:
         self.text_components, self.l2 = int(text_components), float(l2)
         self.max_texts_per_day, self.neighbours, self.top_features = int(max_texts_per_day), int(neighbours), int(top_features)
         self.max_tokens, self.batch_size = int(max_tokens), int(batch_size)
+        self.cache_file = str(cache_file) if cache_file else None
         self._day_vectors: dict[str, np.ndarray] = {}
+        self._cache_loaded = False
         self._fitted = False
 
     # ------------------------------------------------------------------ embeddings
@@ -165,12 +167,36 @@ class TextEmbeddingRouter:
         kept = representative_headlines(list(counts.elements()), self.max_texts_per_day, max_chars=10_000)
         return kept, np.array([counts[text] for text in kept], dtype=np.float64)
 
-    @staticmethod
-    def _day_key(texts: list[str]) -> str:
-        return hashlib.sha1("\x1f".join(texts).encode("utf-8")).hexdigest()
+    def _day_key(self, texts: list[str]) -> str:
+        # the settings that change a day's vector are part of its key: one cache file serves several
+        settings = f"{self.model_path}\x1e{self.max_texts_per_day}\x1e{self.max_tokens}\x1e"
+        return hashlib.sha1((settings + "\x1f".join(texts)).encode()).hexdigest()
+
+    def _load_cache(self) -> None:
+        if not self._cache_loaded and self.cache_file and Path(self.cache_file).is_file():
+            try:
+                with np.load(self.cache_file) as stored:
+                    self._day_vectors.update(zip(stored["keys"].tolist(), stored["vectors"]))
+            except (OSError, ValueError, KeyError) as exc:
+                raise DataFileError(self.cache_file, f"unreadable embedding cache ({exc}); delete it to recompute") from None
+        self._cache_loaded = True
+
+    def _save_cache(self) -> None:
+        if not self.cache_file:
+            return
+        path = Path(self.cache_file)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        keys = sorted(self._day_vectors)
+        # a per-process temporary name: Ray workers may save the same cache at once (the last one wins)
+        partial = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
+        with open(partial, "wb") as f:
+            np.savez(f, keys=np.array(keys), vectors=np.stack([self._day_vectors[k] for k in keys]))
+        os.replace(partial, path)
 
     def day_vectors(self, day_texts: list[list[str]]) -> np.ndarray:
-        """[n_days, 384]: the count-weighted mean embedding of each day's texts (cached by content)."""
+        """[n_days, 384]: the count-weighted mean embedding of each day's texts (cached by content, and
+        in ``cache_file`` (.npz) when one is given)."""
+        self._load_cache()
         keys = [self._day_key(texts) for texts in day_texts]
         missing = {key: texts for key, texts in zip(keys, day_texts) if key not in self._day_vectors}
         if missing:
@@ -180,6 +206,7 @@ class TextEmbeddingRouter:
             row = {s: i for i, s in enumerate(sentences)}
             for key, (kept, weights) in items.items():
                 self._day_vectors[key] = (weights[:, None] * vectors[[row[s] for s in kept]]).sum(0) / weights.sum()
+            self._save_cache()
         return np.stack([self._day_vectors[key] for key in keys]) if keys else np.zeros((0, EMBEDDING_DIM))
 
     def window_text_vectors(self, windows: list[DayWindow]) -> np.ndarray:
