@@ -139,6 +139,7 @@ class TextEmbeddingRouter:
     name = "text_embedding"
     uses_seed = False
     ray_num_cpus = 1.0
+    days_per_save = 50
 
     def __init__(self, seed: int = 0, model_path: str | None = None, text_components: int = 16, l2: float = 10.0,
                  max_texts_per_day: int = 16, neighbours: int = 3, top_features: int = 3, max_tokens: int = 128,
@@ -198,9 +199,10 @@ class TextEmbeddingRouter:
         in ``cache_file`` (.npz) when one is given)."""
         self._load_cache()
         keys = [self._day_key(texts) for texts in day_texts]
-        missing = {key: texts for key, texts in zip(keys, day_texts) if key not in self._day_vectors}
-        if missing:
-            items = {key: self._day_items(texts) for key, texts in missing.items()}
+        missing = list({key: texts for key, texts in zip(keys, day_texts) if key not in self._day_vectors}.items())
+        # in chunks of days, each saved at once: a long first run that is stopped keeps what it embedded
+        for start in range(0, len(missing), self.days_per_save):
+            items = {key: self._day_items(texts) for key, texts in missing[start:start + self.days_per_save]}
             sentences = sorted({s for kept, _ in items.values() for s in kept})
             vectors = self._encoder().encode(sentences)
             row = {s: i for i, s in enumerate(sentences)}
