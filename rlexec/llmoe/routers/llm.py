@@ -192,13 +192,20 @@ class LLMRouter:
             out[i] = self._margins[key]
         return out
 
+    def _reason_message(self, window: DayWindow, route_label: str) -> str:
+        # without a pointer to the evidence a small model only repeats the label back
+        return (f"{self.prompt(window).rsplit(chr(10), 1)[0]}\n"
+                f"The outlook is {route_label}. In one sentence, say which headline or price move supports this.")
+
+    def cached_reason(self, window: DayWindow, route_label: str) -> str | None:
+        """The reason already generated for this window and label, else None."""
+        self._load_cache()
+        return self._reasons.get(self._key(self._reason_message(window, route_label)))
+
     def reason(self, window: DayWindow, route_label: str) -> str:
         """One generated sentence on why ``route_label`` fits the window (cached by prompt and label)."""
         self._load_cache()
-        # without a pointer to the evidence a small model only repeats the label back
-        message = (f"{self.prompt(window).rsplit(chr(10), 1)[0]}\n"
-                   f"The outlook is {route_label}. In one sentence, say which headline or price move "
-                   f"supports this.")
+        message = self._reason_message(window, route_label)
         key = self._key(message)
         if key not in self._reasons:
             start = time.perf_counter()
@@ -239,8 +246,10 @@ class LLMRouter:
             label = self.labels[0] if probability > 0.5 else self.labels[1]
             evidence = (f"log P({self.labels[0]}) - log P({self.labels[1]}) = {margin:+.2f}, "
                         f"calibrated P(optimistic) = {probability:.2f}")
-            if self._wants_reason(window):
-                explanation = f"{self.reason(window, label)} [{evidence}]"
+            # a reason made before (e.g. by an earlier run sharing cache_file) costs nothing to show
+            known = self.cached_reason(window, label)
+            if known is not None or self._wants_reason(window):
+                explanation = f"{known if known is not None else self.reason(window, label)} [{evidence}]"
             else:
                 explanation = f"{evidence} (no generated reason for this day: reasons={self.reasons})"
             decisions.append(decision_from_probability(probability, explanation))
