@@ -21,6 +21,7 @@ the test part of each ticker's chronological split.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -77,10 +78,13 @@ class DataSettings:
                     raise ConfigError(f"data.{name}: not a date (YYYY-MM-DD): {value!r}") from None
 
     def fingerprint_settings(self) -> dict[str, Any]:
-        """What routes depend on (the folder's location does not)."""
+        """What routes depend on: the settings (not the folder's location) and, for a user's headline
+        file, its content hash, so an edited file is routed again. The shipped stocknet files are fixed."""
         settings = asdict(self)
         settings.pop("dir")
         settings.pop("tickers")
+        if self.text not in (None, "stocknet") and Path(self.text).is_file():
+            settings["text_sha256"] = hashlib.sha256(Path(self.text).read_bytes()).hexdigest()
         return settings
 
 

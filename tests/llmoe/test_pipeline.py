@@ -103,3 +103,12 @@ def test_the_command_runs_from_yaml_and_bad_configs_are_one_line(ticker_dir, tmp
     config.write_text("routers: {numeric: {}}\nseeds: [0]\ndata: {tickers: [XYZ], typo: 1}\n")
     assert main(["llmoe", str(config)]) == 2
     assert "DataSettings: unknown field(s) ['typo']" in capsys.readouterr().err
+
+
+def test_editing_the_headline_file_misses_the_cache(ticker_dir):
+    """Routes depend on the text: a user's edited headline file must not be answered from old routes."""
+    settings = _config(ticker_dir).data
+    before = settings.fingerprint_settings()
+    news = ticker_dir / "news.csv"
+    news.write_text(news.read_text() + "2015-09-30,one more headline\n")
+    assert settings.fingerprint_settings() != before
