@@ -15,7 +15,8 @@ LABEL_HELP = (
 )
 FILES_HELP = (
     "minute-bar files: CSV, CSV.gz or parquet, in the vendor layout (datetime,open,high,low,close,volume; "
-    "one symbol per file, named <SYMBOL>_1min.csv[.gz]) or rlexec's (symbol,ts,open,high,low,close,volume)"
+    "one symbol per file, named <SYMBOL>_1min.csv[.gz]), rlexec's (symbol,ts,open,high,low,close,volume) or a "
+    "NinjaTrader export (yyyymmdd HHMMSS;open;high;low;close;volume, UTC bar ends; regular hours are kept)"
 )
 
 

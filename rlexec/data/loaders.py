@@ -1,6 +1,6 @@
 """Read minute bars from CSV, CSV.gz or parquet into the one schema of ``rlexec.data.schema``.
 
-Two layouts are recognised by their timestamp column:
+Three layouts are recognised (``ninjatrader`` by its first line, the others by their timestamp column):
 
 * ``vendor`` (the shared ``us_equity_1min`` files): ``datetime,open,high,low,close,volume``,
   naive **US/Eastern** wall-clock times, rows newest first, one symbol per file named
@@ -9,12 +9,21 @@ Two layouts are recognised by their timestamp column:
 * ``rlexec`` (what :func:`write_bars` produces): ``symbol, ts, open, high, low, close, volume`` with
   ``ts`` the bar **start** in UTC.
 
-Both end up as :data:`~rlexec.data.schema.BAR_SCHEMA`: bar start in UTC, sorted by (symbol, ts).
+* ``ninjatrader`` (the shared ``spy_1min_2011`` export): no header, ``;``-separated
+  ``yyyymmdd HHMMSS;open;high;low;close;volume``, **UTC** stamps labelling the **end** of each bar
+  (NinjaTrader's convention; checked on the SPY file: the opening-auction volume lands in the bar
+  stamped 09:31 ET), extended hours included. Only the regular session's 390 bars are kept, so the
+  closing-auction prints stamped 16:01 ET are dropped. The symbol comes from a ``nt-<symbol>-minute``
+  file name or the ``symbol`` argument.
+
+All end up as :data:`~rlexec.data.schema.BAR_SCHEMA`: bar start in UTC, sorted by (symbol, ts).
 """
 
 from __future__ import annotations
 
+import gzip
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +39,9 @@ from rlexec.errors import BarDataError
 
 VALUE_COLUMNS = (*PRICE_COLUMNS, "volume")
 LABELS = ("auto", "end", "start")
+LAYOUTS = ("auto", "vendor", "rlexec", "ninjatrader")
+NINJATRADER_LINE = re.compile(rb"^\d{8} \d{6};")
+NINJATRADER_NAME = re.compile(r"^nt-([A-Za-z0-9.]+)-minute", re.IGNORECASE)
 SAMPLE_DIR = Path(__file__).with_name("sample")
 
 
@@ -39,9 +51,48 @@ def sample_files() -> list[Path]:
 
 
 def symbol_from_filename(path: Path) -> str:
-    """``AAPL_1min.csv.gz`` -> ``AAPL``."""
+    """``AAPL_1min.csv.gz`` -> ``AAPL``; ``nt-spy-minute-2011-01.csv.gz`` -> ``SPY``."""
+    if match := NINJATRADER_NAME.match(path.name):
+        return match.group(1).upper()
     name = path.name.split(".")[0]
     return name.split("_")[0].upper()
+
+
+def is_ninjatrader(path: Path) -> bool:
+    """Whether a text file's first line is a NinjaTrader minute bar (``yyyymmdd HHMMSS;...``)."""
+    if path.suffix == ".parquet":
+        return False
+    try:
+        with (gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")) as fh:
+            return bool(NINJATRADER_LINE.match(fh.readline(256)))
+    except (OSError, EOFError):
+        return False
+
+
+def _read_ninjatrader(path: Path, locator: RowLocator) -> pa.Table:
+    try:
+        return pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(column_names=["datetime", *VALUE_COLUMNS]),
+            parse_options=pacsv.ParseOptions(delimiter=";"),
+            convert_options=pacsv.ConvertOptions(column_types={"datetime": pa.string()}),
+        )
+    except (pa.ArrowInvalid, OSError, EOFError) as exc:
+        raise locator.error(f"not a readable NinjaTrader export ({str(exc).splitlines()[0]})") from None
+
+
+def _ninjatrader_timestamps(table: pa.Table, locator: RowLocator) -> np.ndarray:
+    """The UTC stamps as written (the bar end), in nanoseconds."""
+    strings = table.column("datetime").cast(pa.string())
+    fmt = "%Y%m%d %H%M%S"
+    stamps = pc.strptime(strings, format=fmt, unit="ns", error_is_null=True)
+    bad = pc.or_kleene(pc.is_null(stamps), pc.not_equal(pc.strftime(stamps.cast(pa.timestamp("s")), format=fmt), strings))
+    bad = pc.fill_null(bad, True).to_numpy(zero_copy_only=False)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise locator.error(f"unparseable timestamp {strings[i].as_py()!r} (want yyyymmdd HHMMSS, UTC)",
+                            index=i, field="datetime")
+    return stamps.cast(pa.int64()).to_numpy(zero_copy_only=False)
 
 
 def _read_raw(path: Path, locator: RowLocator) -> pa.Table:
@@ -198,11 +249,13 @@ def read_bars(
     Args:
         path: ``.csv``, ``.csv.gz`` or ``.parquet``.
         symbol: ticker for files without a ``symbol`` column; default from the file name.
-        layout: ``"auto"`` (by column names), ``"vendor"`` or ``"rlexec"``.
+        layout: ``"auto"`` (a NinjaTrader first line, else by column names), ``"vendor"``, ``"rlexec"``
+            or ``"ninjatrader"``.
         label: for the vendor layout, whether its timestamps label the bar ``"end"`` or ``"start"``;
             ``"auto"`` (default) tells them apart by :func:`detect_label` and raises where the file
             cannot tell. An explicit label that the file's 09:30/16:00 bars contradict also raises.
-            Ignored for the rlexec layout, whose ``ts`` is always the bar start.
+            Ignored for the rlexec layout, whose ``ts`` is always the bar start. NinjaTrader exports
+            carry extended hours, which defeat the detection: ``"auto"`` means ``"end"`` there.
 
     Raises:
         BarDataError: naming the file, line/row and field of the first problem found.
@@ -214,14 +267,21 @@ def read_bars(
         raise locator.error("file not found")
     if label not in LABELS:
         raise locator.error(f"label must be 'auto', 'end' or 'start', got {label!r}")
-    table = _read_raw(path, locator)
+    if layout not in LAYOUTS:
+        raise locator.error(f"layout must be one of {LAYOUTS}, got {layout!r}")
+    if layout in ("auto", "ninjatrader") and is_ninjatrader(path):
+        layout = "ninjatrader"
+        locator = RowLocator(source=str(path), text_file=True, header_lines=0)
+        table = _read_ninjatrader(path, locator)
+    elif layout == "ninjatrader":
+        raise locator.error("not a NinjaTrader export: the first line is not 'yyyymmdd HHMMSS;open;high;low;close;volume'")
+    else:
+        table = _read_raw(path, locator)
     columns = [c.lower() for c in table.column_names]
     table = table.rename_columns(columns)
     if layout == "auto":
         layout = "rlexec" if "ts" in columns else "vendor"
-    ts_field = {"rlexec": "ts", "vendor": "datetime"}.get(layout)
-    if ts_field is None:
-        raise locator.error(f"layout must be 'auto', 'vendor' or 'rlexec', got {layout!r}")
+    ts_field = "ts" if layout == "rlexec" else "datetime"
     require_columns(columns, (ts_field, *VALUE_COLUMNS), locator)
     if len(table) == 0:
         raise locator.error("no rows")
@@ -233,6 +293,8 @@ def read_bars(
     )
     if layout == "vendor":
         ts = _vendor_timestamps(table, ts_field, locator)
+    elif layout == "ninjatrader":
+        ts = _ninjatrader_timestamps(table, locator)
     else:
         ts = _rlexec_timestamps(table, ts_field, locator)
     if "symbol" in columns:
@@ -245,6 +307,14 @@ def read_bars(
     # After the order checks, so a duplicated or misplaced line is reported as such first.
     if layout == "vendor" and _resolve_label(ts, label, locator, ts_field) == "end":
         ts = ts - NS_PER_MINUTE
+    if layout == "ninjatrader":
+        # Extended hours defeat detect_label (bars at both 09:30 and 16:00): NinjaTrader stamps the bar end.
+        if label in ("auto", "end"):
+            ts = ts - NS_PER_MINUTE
+        minute = minute_of_session(ts[order], exchange_date(ts[order]))
+        order = order[(minute >= 0) & (minute < SESSION_MINUTES)]
+        if order.size == 0:
+            raise locator.error("no bar inside the regular session 09:30-16:00 ET")
     return pa.table(
         {
             "symbol": pa.array(symbols[order].astype(str), pa.string()),

@@ -24,12 +24,13 @@ class RowLocator:
 
     source: str
     text_file: bool  # True: report "line" (header is line 1); False: report 1-based "row"
+    header_lines: int = 1  # lines before the first data row of a text file (0 for NinjaTrader exports)
 
     def error(self, message: str, *, index: int | None = None, field: str | None = None) -> BarDataError:
         if index is None:
             return BarDataError(self.source, message, field=field)
         if self.text_file:
-            return BarDataError(self.source, message, line=int(index) + 2, field=field)
+            return BarDataError(self.source, message, line=int(index) + 1 + self.header_lines, field=field)
         return BarDataError(self.source, message, row=int(index) + 1, field=field)
 
 
@@ -84,7 +85,7 @@ def sort_order(ts_ns: np.ndarray, group: np.ndarray, locator: RowLocator, ts_fie
         if (j := _first(diffs == 0)) is not None:
             raise locator.error(
                 f"duplicated timestamp (same as {'line' if locator.text_file else 'row'} "
-                f"{idx[j] + (2 if locator.text_file else 1)})",
+                f"{idx[j] + (1 + locator.header_lines if locator.text_file else 1)})",
                 index=idx[j + 1],
                 field=ts_field,
             )

@@ -147,13 +147,17 @@ def train(
     monitor.started(run_dir, config)
     monitor.status(f"Ray: {where}; building the algorithm")
     algo = config.build_algo()
+    placement = env_runner_placement(algo)
+    if resume is None:  # where sampling runs: on a cluster, which nodes the env runners landed on
+        write_json_atomic({**record, "env_runners": placement}, run_dir / "run.json")
     board = ScalarWriter(run_dir / "tb")
     try:
         saved = None  # the newest checkpoint of this run, and its iteration
         if resume is not None:
             saved = restore_algorithm(algo, checkpoint), algo.iteration
             complete_restore(algo)
-            event = {"event": "resumed", "checkpoint": checkpoint.name, "iteration": algo.iteration, "ray": where}
+            event = {"event": "resumed", "checkpoint": checkpoint.name, "iteration": algo.iteration, "ray": where,
+                     "env_runners": placement}
             if changed:
                 resumed_config = run_dir / f"config.resumed_{algo.iteration:06d}.yaml"
                 text = yaml.safe_dump(spec.to_dict(), sort_keys=False)
@@ -186,6 +190,21 @@ def train(
         board.close()
         algo.stop()
     return run_dir
+
+
+def env_runner_placement(algo) -> list[dict[str, Any]]:
+    """Node and process of each remote env runner (empty when sampling runs in the driver)."""
+    group = getattr(algo, "env_runner_group", None)
+    if group is None or group.num_remote_env_runners() == 0:
+        return []
+
+    def where(_runner) -> dict[str, Any]:
+        import ray
+
+        context = ray.get_runtime_context()
+        return {"node_id": context.get_node_id(), "node_ip": ray.util.get_node_ip_address(), "pid": os.getpid()}
+
+    return group.foreach_env_runner(where, local_env_runner=False)
 
 
 def recorded_config(run_dir: str | os.PathLike) -> Path:

@@ -157,7 +157,7 @@ def test_missing_file(tmp_path):
 
 
 def test_unknown_layout(write_csv):
-    with pytest.raises(BarDataError, match=r"lay\.csv: layout must be 'auto', 'vendor' or 'rlexec', got 'other'"):
+    with pytest.raises(BarDataError, match=r"lay\.csv: layout must be one of \('auto', 'vendor', 'rlexec', 'ninjatrader'\), got 'other'"):
         read_bars(write_csv(GOOD, name="lay.csv"), layout="other")
 
 

@@ -18,15 +18,10 @@ Nothing here calls ``ray.init``: the test session may hold its own local Ray.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import importlib.util
 import json
 import os
-import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,54 +30,24 @@ import time
 from pathlib import Path
 
 import pytest
+from loopback_cluster import (
+    cmdline,
+    env_with,
+    file_state,
+    free_port,
+    head_env,
+    pids_using,
+    private_auth,
+    stop_head,
+    wait_for_job_api,
+)
 
 pytest.importorskip("aiohttp", reason="the Ray job server needs ray[default]")
 
 REPO = Path(__file__).resolve().parents[2]
-HEAD_START_TIMEOUT_S = 120
 JOB_TIMEOUT_S = 180
 # resolved at import, before any fixture here moves HOME
 REAL_HOME_TOKEN = Path.home() / ".ray" / "auth_token"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _pids_using(marker: str, gcs_address: str | None = None) -> list[int]:
-    """Processes of one test head: the command line mentions ``marker`` (its private temp dir: GCS,
-    raylet, dashboard, workers) or, with ``gcs_address``, the environment points RAY_ADDRESS at it
-    (job drivers)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            found = marker in cmdline
-            if not found and gcs_address:
-                found = f"RAY_ADDRESS={gcs_address}".encode() in (entry / "environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if found:
-            pids.append(int(entry.name))
-    return pids
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def _file_state(path: Path) -> tuple[int, str] | None:
-    """(mtime, content hash) of a file, None if there is none."""
-    if not path.exists():
-        return None
-    return path.stat().st_mtime_ns, hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @pytest.fixture(scope="module")
@@ -90,68 +55,12 @@ def user_home(tmp_path_factory):
     """An empty stand-in for the user's home while this module runs, as for a user with no Ray token
     configured: nothing here may write into it, nor touch the real ``~/.ray/auth_token``."""
     home = tmp_path_factory.mktemp("user-home")
-    real_token_before = _file_state(REAL_HOME_TOKEN)
+    real_token_before = file_state(REAL_HOME_TOKEN)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HOME", str(home))
         for name in ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_MODE"):
             patch.delenv(name, raising=False)
         yield {"home": home, "real_token_before": real_token_before}
-
-
-def _private_auth(temp_dir: str) -> dict[str, str]:
-    """A token file and a HOME of the test head's own, inside its temp dir: the environment the head, its
-    job drivers and every client of this module run with."""
-    home = Path(temp_dir) / "home"
-    home.mkdir()
-    token_path = Path(temp_dir) / "auth_token"
-    token_path.write_text(secrets.token_hex(32))
-    token_path.chmod(0o600)
-    return {"HOME": str(home), "RAY_AUTH_TOKEN_PATH": str(token_path), "RAY_AUTH_MODE": "token"}
-
-
-def _env_with(changes: dict[str, str | None]) -> dict[str, str]:
-    """This process's environment with ``changes`` applied (None removes a variable)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_TOKEN")}
-    for key, value in changes.items():
-        if value is None:
-            env.pop(key, None)
-        else:
-            env[key] = value
-    return env
-
-
-def _head_env(ports: dict[str, int], auth: dict[str, str]) -> dict[str, str]:
-    env = _env_with(auth)
-    env.update({
-        "RAY_USAGE_STATS_ENABLED": "0",
-        "RAY_AUTH_MODE": "token",                 # explicit: never run this cluster without auth
-        # single-node mode: Ray advertises and binds 127.0.0.1 instead of the host's address
-        # (plain --node-ip-address=127.0.0.1 is rewritten to the host IP by Ray 2.60)
-        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
-        # fixed default metric ports would collide with other heads on a shared machine
-        "AUTOSCALER_METRIC_PORT": str(ports["autoscaler_metrics"]),
-        "DASHBOARD_METRIC_PORT": str(ports["dashboard_metrics"]),
-    })
-    return env
-
-
-def _stop_head(proc: subprocess.Popen, temp_dir: str, gcs_address: str) -> None:
-    """End the ``ray start --block`` process this fixture started, then anything of its cluster left."""
-    if proc.poll() is None:
-        # SIGTERM to the `ray start` process alone: its handler stops raylet, dashboard and GCS in order
-        # (signalling the whole group at once kills GCS first and the drain then waits ~30 s for it).
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=45)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)  # the leader is not reaped yet: the group is still ours
-            proc.wait(timeout=10)
-    deadline = time.monotonic() + 20
-    while (left := _pids_using(temp_dir, gcs_address)) and time.monotonic() < deadline:
-        for pid in left:  # this head's raylet, workers, job drivers: all started by this fixture's head
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-        time.sleep(0.5)
 
 
 @pytest.fixture(scope="module")
@@ -161,8 +70,8 @@ def ray_head(user_home):
     if shutil.which("ray") is None:
         pytest.skip("the `ray` command is not on PATH")
     temp_dir = tempfile.mkdtemp(prefix="rjs", dir="/tmp")  # short: Ray's unix socket paths are length-limited
-    auth = _private_auth(temp_dir)
-    ports = {name: _free_port() for name in ("gcs", "dashboard", "agent", "autoscaler_metrics", "dashboard_metrics",
+    auth = private_auth(temp_dir)
+    ports = {name: free_port() for name in ("gcs", "dashboard", "agent", "autoscaler_metrics", "dashboard_metrics",
                                              "client")}
     cmd = ["ray", "start", "--head", "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1",
            f"--port={ports['gcs']}", f"--dashboard-port={ports['dashboard']}",
@@ -171,41 +80,19 @@ def ray_head(user_home):
         cmd.insert(-1, f"--ray-client-server-port={ports['client']}")
     log_path = Path(temp_dir) / "ray_start.log"
     log = open(log_path, "w")
-    proc = subprocess.Popen(cmd, env=_head_env(ports, auth), stdout=log, stderr=subprocess.STDOUT, cwd=temp_dir,
+    proc = subprocess.Popen(cmd, env=head_env(ports, auth), stdout=log, stderr=subprocess.STDOUT, cwd=temp_dir,
                             start_new_session=True)
     address = f"http://127.0.0.1:{ports['dashboard']}"
     try:
-        _wait_for_job_api(proc, address, log_path)
+        wait_for_job_api(proc, address, log_path)
         yield {"address": address, "gcs": f"127.0.0.1:{ports['gcs']}", "temp_dir": temp_dir, "auth": auth,
                "token": Path(auth["RAY_AUTH_TOKEN_PATH"]).read_text()}
     finally:
-        _stop_head(proc, temp_dir, f"127.0.0.1:{ports['gcs']}")
+        stop_head(proc, temp_dir, f"127.0.0.1:{ports['gcs']}")
         log.close()
-        left = [pid for pid in _pids_using(temp_dir) if "raylet" in _cmdline(pid)]
+        left = [pid for pid in pids_using(temp_dir) if "raylet" in cmdline(pid)]
         shutil.rmtree(temp_dir, ignore_errors=True)
         assert not left, f"raylet(s) of the test head still running: {left}"
-
-
-def _wait_for_job_api(proc: subprocess.Popen, address: str, log_path: Path) -> None:
-    """Until the dashboard answers (with 401: it is up and wants a token) or the head dies."""
-    import urllib.error
-    import urllib.request
-
-    deadline = time.monotonic() + HEAD_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"ray start exited with {proc.returncode}:\n{log_path.read_text()[-4000:]}")
-        try:
-            urllib.request.urlopen(f"{address}/api/version", timeout=2)
-            return
-        except urllib.error.HTTPError as exc:
-            if exc.code in (401, 403):
-                return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"the job API at {address} did not come up in {HEAD_START_TIMEOUT_S} s:\n"
-                f"{log_path.read_text()[-4000:]}")
 
 
 def _client(ray_head: dict):
@@ -240,8 +127,8 @@ def test_test_session_gives_ray_a_token_outside_the_home(tmp_path):
 def test_submission_without_token_is_refused(ray_head):
     no_token = {**ray_head["auth"], "RAY_AUTH_TOKEN_PATH": None}
     clients = {  # both at once: each pays for importing Ray
-        "no token": _submit_in_subprocess(ray_head["address"], _env_with({**no_token, "RAY_AUTH_MODE": "disabled"})),
-        "wrong token": _submit_in_subprocess(ray_head["address"], {**_env_with(no_token),
+        "no token": _submit_in_subprocess(ray_head["address"], env_with({**no_token, "RAY_AUTH_MODE": "disabled"})),
+        "wrong token": _submit_in_subprocess(ray_head["address"], {**env_with(no_token),
                                                                    "RAY_AUTH_TOKEN": "not-the-token"}),
     }
     expected = {"no token": "Missing authentication token", "wrong token": "Invalid authentication token"}
@@ -253,7 +140,7 @@ def test_submission_without_token_is_refused(ray_head):
 
 def test_cluster_submit_script_reaches_the_cluster(ray_head):
     """``cluster/submit`` sets token mode itself: a cheap job (``rlexec --help``) goes through."""
-    env = _env_with({**ray_head["auth"], "RAY_AUTH_MODE": None})
+    env = env_with({**ray_head["auth"], "RAY_AUTH_MODE": None})
     result = subprocess.run([str(REPO / "cluster" / "submit"), "--address", ray_head["address"], "--", "--help"],
                             env=env, capture_output=True, text=True, timeout=180, cwd=tempfile.gettempdir())
     output = result.stdout + result.stderr
@@ -301,4 +188,4 @@ def test_nothing_written_into_the_users_home(ray_head, user_home):
     """Last in this module: the head, its clients, cluster/submit and the jobs left the stand-in home
     empty, and the real ``~/.ray/auth_token`` (if any) as it was."""
     assert not any(user_home["home"].iterdir()), sorted(user_home["home"].rglob("*"))
-    assert _file_state(REAL_HOME_TOKEN) == user_home["real_token_before"]
+    assert file_state(REAL_HOME_TOKEN) == user_home["real_token_before"]
