@@ -114,12 +114,16 @@ class ExecutionStudy:
             feature_config = TrendFeatureConfig(**{"window": 30, "relative": True, **features})
         except ConfigError as err:
             raise ConfigError(f"{source}: features: {err}") from None
+        try:
+            sketch = Sketch.from_dict(data.get("sketch"))
+        except ConfigError as err:
+            raise ConfigError(f"{source}: {err}") from None
         aug = data.get("aug_policy")
         return cls(
             name=run_name(data.get("name"), Path(path).stem, source),
             policies=tuple(str(Path(p).resolve()) for p in policies),
             aug_policy=str(Path(aug).resolve()) if aug else None,
-            split=split, features=feature_config, sketch=Sketch.from_dict(data.get("sketch")), act=act,
+            split=split, features=feature_config, sketch=sketch, act=act,
             validation=_order_set(data, "validation", cls.validation, source),
             test=_order_set(data, "test", cls.test, source),
             bounds=_order_set(data, "bounds", cls.bounds, source),
