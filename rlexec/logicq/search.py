@@ -241,7 +241,7 @@ def plot_progress(frame, settings: SearchSettings, path: Path) -> Path:
     ax.set_xlabel("trial")
     ax.set_ylabel(settings.metric)
     ax.set_title(f"Bayesian optimisation of the sketch holes: {settings.name}")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="best", fontsize=8)
     return save_figure(fig, path)
 
 
