@@ -439,9 +439,13 @@ def plot_trend_labels(study: ExecutionStudy, values: dict[str, float], path: str
     """One test session's minute closes with the sketch's trend at every minute coloured underneath.
 
     Each minute's label uses the window of closes up to it (the previous session's last minutes fill
-    the first windows), with the tuned thresholds ``values``.
+    the first windows), with the tuned thresholds ``values``. Without ``symbol``: the test-day symbol
+    whose session has the most minutes off OSCILLATION (the most informative picture; calm symbols
+    are OSCILLATION all day).
     """
     import datetime as dt
+
+    from matplotlib.patches import Patch
 
     from rlexec.data.panel import CLOSE
     from rlexec.evaluation.plots import _new_figure, save_figure
@@ -449,27 +453,37 @@ def plot_trend_labels(study: ExecutionStudy, values: dict[str, float], path: str
     from rlexec.logicq.sketch import Trend
 
     loaded = load(study)
-    batch = loaded.batch(study.test)
-    order = batch.orders[0]
-    symbol, date = symbol or order.symbol, dt.date.fromisoformat(day) if day else order.date
     market = loaded.market
-    prior = market.prior_rows(symbol, date, 1)
-    today = market.bars[market.row(symbol, date), :, CLOSE]
-    history = market.bars[prior[-1], -study.features.window:, CLOSE] if prior else today[:0]
-    closes = np.concatenate([history, today])
+    date = dt.date.fromisoformat(day) if day else loaded.batch(study.test).orders[0].date
     thresholds = study.sketch.temperature_assignment(values).thresholds
-    labels = study.sketch.classify(feature_series(closes, study.features, start=len(history)), thresholds)
+
+    def session(name: str) -> tuple[np.ndarray, np.ndarray]:
+        prior = market.prior_rows(name, date, 1)
+        today = market.bars[market.row(name, date), :, CLOSE]
+        history = market.bars[prior[-1], -study.features.window:, CLOSE] if prior else today[:0]
+        closes = np.concatenate([history, today])
+        return today, study.sketch.classify(feature_series(closes, study.features, start=len(history)), thresholds)
+
+    if symbol is None:
+        candidates = sorted({o.symbol for o in loaded.batch(study.test).orders if o.date == date})
+        labelled = {name: session(name) for name in candidates}
+        symbol = max(candidates, key=lambda name: float(np.mean(labelled[name][1] != int(Trend.OSCILLATION))))
+        today, labels = labelled[symbol]
+    else:
+        today, labels = session(symbol)
     fig = _new_figure(9.0, 4.2)
     top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [4, 1]})
     minutes = np.arange(len(today))
     top.plot(minutes, today, color="black", lw=1.0)
     top.set_ylabel(f"{symbol} close (USD)")
     top.set_title(f"{symbol} {date}: minute closes and the Logic-Q trend label (g = {study.features.window} min)")
+    handles = []
     for trend in Trend:
         hit = labels == int(trend)
-        bottom.bar(minutes[hit], np.ones(hit.sum()), width=1.0, color=TREND_COLORS[trend],
-                   label=f"{trend.key.replace('_', ' ')} ({hit.mean():.0%})")
+        if hit.any():
+            bottom.bar(minutes[hit], np.ones(int(hit.sum())), width=1.0, color=TREND_COLORS[trend])
+        handles.append(Patch(color=TREND_COLORS[trend], label=f"{trend.key.replace('_', ' ')} ({hit.mean():.0%})"))
     bottom.set_yticks([])
     bottom.set_xlabel("minute of the session (from 09:30)")
-    bottom.legend(loc="upper center", bbox_to_anchor=(0.5, -0.6), ncol=5, fontsize=7, frameon=False)
+    bottom.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.6), ncol=5, fontsize=7, frameon=False)
     return save_figure(fig, path)
