@@ -44,7 +44,14 @@ def run(args: argparse.Namespace) -> int:
                                out=args.out, restart=args.restart, local=args.local, console=console)
         folder = inside(Path(args.out).resolve() / "logicq", Path(args.out).resolve() / "logicq" / study.name)
         folder.mkdir(parents=True, exist_ok=True)
-        write_json_atomic({"runs": summaries}, folder / "tuning.json")
+        # merged with earlier runs of the study (other seeds or variants, perhaps from another driver)
+        done = {(r["variant"], r["seed"]) for r in summaries}
+        try:
+            earlier = json.loads((folder / "tuning.json").read_text())["runs"]
+        except (OSError, ValueError, KeyError):
+            earlier = []
+        kept = [r for r in earlier if (r.get("variant"), r.get("seed")) not in done]
+        write_json_atomic({"runs": kept + summaries}, folder / "tuning.json")
         console.print(f"tuned {len(summaries)} BO runs; summary: {folder / 'tuning.json'}")
         return 0
     from rlexec.logicq.search import read_best
