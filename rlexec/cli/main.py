@@ -10,7 +10,7 @@ from rlexec.errors import RlexecError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from rlexec.cli import data, evaluate, llmoe, preferences, regimes, report, simulate, sip, train, tune
+    from rlexec.cli import data, evaluate, llmoe, logicq, preferences, regimes, report, simulate, sip, train, tune
 
     parser = argparse.ArgumentParser(prog="rlexec", description="Reinforcement learning for optimal trade execution.")
     parser.add_argument("--version", action="version", version=f"rlexec {__version__}")
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_parser(subparsers)
     report.add_parser(subparsers)
     llmoe.add_parser(subparsers)
+    logicq.add_parser(subparsers)
     preferences.add_parser(subparsers)
     regimes.add_parser(subparsers)
     sip.add_parser(subparsers)
