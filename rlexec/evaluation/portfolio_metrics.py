@@ -45,7 +45,7 @@ def portfolio_metrics(values: np.ndarray) -> dict[str, float]:
     return {
         "AR": float((1.0 + cumulative) ** (TRADING_DAYS / days) - 1.0),
         "CR": cumulative,
-        "AV": deviation * np.sqrt(TRADING_DAYS),
+        "AV": float(deviation * np.sqrt(TRADING_DAYS)),
         "MD": max_drawdown(values),
         "SR": float(np.sqrt(TRADING_DAYS) * returns.mean() / deviation) if deviation > 1e-12 else float("nan"),
     }

@@ -45,6 +45,8 @@ from rlexec.logicq.features import PastCloses, TrendFeatureConfig, TrendFeatures
 from rlexec.logicq.sketch import Sketch, ThresholdBounds, Trend
 
 SEARCH_KEYS = ("num_samples", "n_startup_trials", "sampler", "seed", "max_concurrent", "cpus_per_trial")
+# the w/o-sketch ablation has 3 holes: it may take fewer trials (search.wo_sketch_num_samples)
+WO_SKETCH_SAMPLES = "wo_sketch_num_samples"
 VARIANTS = {"logicq": None, "wo_sketch": ()}  # sketch order None: the spec's; (): no conditional
 
 
@@ -67,9 +69,10 @@ class TradingSpec:
         if "part" in self.env_config:
             raise ConfigError(f"{self.source}: env_config.part is set by Logic-Q (validation for the search, test "
                               "for the results); remove it")
-        unknown = set(self.search) - set(SEARCH_KEYS)
+        unknown = set(self.search) - {*SEARCH_KEYS, WO_SKETCH_SAMPLES}
         if unknown:
-            raise ConfigError(f"{self.source}: search: unknown key(s) {sorted(unknown)}; known: {list(SEARCH_KEYS)}")
+            raise ConfigError(f"{self.source}: search: unknown key(s) {sorted(unknown)}; known: "
+                              f"{[*SEARCH_KEYS, WO_SKETCH_SAMPLES]}")
         TrendFeatureConfig(window=self.window, relative=self.relative)
 
     @classmethod
@@ -93,6 +96,12 @@ class TradingSpec:
     def sketch(self, variant: str = "logicq") -> Sketch:
         order = VARIANTS[variant] if VARIANTS[variant] is not None else self.order
         return Sketch.from_dict({} if order is None else {"order": list(order)})
+
+    def search_settings(self, variant: str, holes: tuple) -> dict[str, Any]:
+        settings = {k: v for k, v in self.search.items() if k != WO_SKETCH_SAMPLES}
+        if variant == "wo_sketch" and WO_SKETCH_SAMPLES in self.search:
+            settings["num_samples"] = self.search[WO_SKETCH_SAMPLES]
+        return {"name": f"{self.name}_{variant}", "holes": holes, "source": self.source, **settings}
 
     def env(self, part: str) -> PortfolioEnv:
         return PortfolioEnv({**self.env_config, "part": part, "episode_days": None})
@@ -206,7 +215,7 @@ def run(spec: TradingSpec, *, out: str | os.PathLike = "runs", local: bool = Fal
     for variant in VARIANTS:
         sketch = spec.sketch(variant)
         holes = tuple(sketch.ensemble_holes(len(modules), bounds))
-        settings = SearchSettings(name=f"{spec.name}_{variant}", holes=holes, source=spec.source, **spec.search)
+        settings = SearchSettings(**spec.search_settings(variant, holes))
         found = run_search(settings, EnsembleObjective(spec, validation, sketch), out=out, local=local,
                            restart=restart, record={"task": "logicq_trading", "variant": variant})
         label = "Logic-Q" if variant == "logicq" else "Logic-Q w/o sketch"
@@ -276,3 +285,29 @@ def plot_equity(series: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, *,
         strip.set_ylabel("trend", fontsize=8)
         strip.legend(fontsize=7, ncol=5, loc="upper center", bbox_to_anchor=(0.5, -0.4))
     return save_figure(fig, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m rlexec.logicq.trading tune_configs/logicq_trading.yaml``: search, backtest, print the tables."""
+    import argparse
+
+    from rlexec.errors import RlexecError
+
+    parser = argparse.ArgumentParser(prog="python -m rlexec.logicq.trading", description=run.__doc__)
+    parser.add_argument("config", help="a Logic-Q trading YAML (tune_configs/logicq_trading.yaml)")
+    parser.add_argument("--out", default="runs", help="base folder: <out>/tune/<name>_<variant>, <out>/logicq/<name>")
+    parser.add_argument("--local", action="store_true", help="a small private Ray (2 CPUs)")
+    parser.add_argument("--restart", action="store_true", help="discard earlier searches of the same names")
+    args = parser.parse_args(argv)
+    try:
+        folder = run(TradingSpec.from_yaml(args.config), out=args.out, local=args.local, restart=args.restart)
+    except RlexecError as err:
+        print(f"error: {err}")
+        return 2
+    print((folder / "results.md").read_text())
+    print(f"results: {folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -165,3 +165,26 @@ def test_spec_refuses_a_part_and_unknown_keys(panel_file, tmp_path):
     path.write_text("sub_policies: {a: runs/x}\nsearch: {num_sample: 3}\n")
     with pytest.raises(ConfigError, match=r"search: unknown key"):
         TradingSpec.from_yaml(path)
+
+
+@pytest.mark.slow
+def test_whole_experiment_on_untrained_modules(panel_file, tmp_path, monkeypatch, ray_session):
+    """Search both variants (a few trials), backtest on test: the files and tables the note quotes."""
+    import json
+
+    import gymnasium as gym
+    from ray.rllib.algorithms.ppo import PPOConfig
+
+    import rlexec.logicq.trading as trading
+
+    spec = make_spec(panel_file, search={"num_samples": 3, "n_startup_trials": 2, "max_concurrent": 1})
+    env = spec.env("test")
+    modules = [_build_module(PPOConfig(), env.observation_space, env.action_space) for _ in range(3)]
+    monkeypatch.setattr(trading, "load_sub_policies", lambda spec: modules)
+    folder = trading.run(spec, out=tmp_path)
+    results = json.loads((folder / "results.json").read_text())
+    assert results["variants"]["logicq"]["holes"] == 23 and results["variants"]["wo_sketch"]["holes"] == 3
+    assert results["variants"]["logicq"]["trials"] == 3
+    assert set(results["test"]) == {"Logic-Q", "Logic-Q w/o sketch", "buy-and-hold (equal weight)", "a", "b", "c"}
+    assert sum(results["test_trend_days"].values()) == len(decision_days(env))
+    assert (folder / "equity_test.png").stat().st_size > 0 and "| Logic-Q |" in (folder / "results.md").read_text()
