@@ -14,6 +14,7 @@ from rich.console import Console
 REGIMES = ("baseline", "open", "close", "midday", "bullish", "bearish", "illiquid", "liquid", "volatility_ramp")
 ACTOR_KINDS = ("greedy", "sampled", "expected")
 LABELS = ("auto", "end", "start")
+LOGICQ_VARIANTS = ("without_sketch", "logicq", "ensemble")  # rlexec.logicq.study.VARIANTS
 
 
 def make_console() -> Console:
