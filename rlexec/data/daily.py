@@ -63,7 +63,7 @@ class DailySplit:
                               f"{self.test_start}")
 
     @classmethod
-    def from_dict(cls, data: dict | None) -> "DailySplit":
+    def from_dict(cls, data: dict | None) -> DailySplit:
         data = dict(data or {})
         unknown = set(data) - {"validation_start", "test_start"}
         if unknown:

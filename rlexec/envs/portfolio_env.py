@@ -67,7 +67,7 @@ def softmax(values: np.ndarray) -> np.ndarray:
 class PortfolioEnv(gym.Env):
     """See the module docstring. ``env_config`` keys: :data:`DEFAULTS`."""
 
-    metadata: dict = {"render_modes": []}
+    metadata = {"render_modes": []}
 
     def __init__(self, config: dict | None = None):
         config = dict(config or {})

@@ -76,7 +76,7 @@ class TradingSpec:
         TrendFeatureConfig(window=self.window, relative=self.relative)
 
     @classmethod
-    def from_yaml(cls, path: str | os.PathLike) -> "TradingSpec":
+    def from_yaml(cls, path: str | os.PathLike) -> TradingSpec:
         data = read_yaml_mapping(path)
         known = {"name", "sub_policies", "env_config", "window", "relative", "sketch", "search", "task"}
         unknown = set(data) - known

@@ -32,7 +32,7 @@ def make_env(path, **config):
 
 def test_one_rebalance_by_hand(tmp_path):
     env = make_env(write_panel(tmp_path), part="validation", cost_bp=100.0, reward_scale=1.0)
-    observation, info = env.reset()
+    _, info = env.reset()
     assert info["date"] == "2016-01-04" and env.t == 3 and env.end == 4  # validation: the 4th and 5th
     # day 3 -> 4: AAA 11 -> 13, BBB 24 -> 23. Target 0.2 cash, 0.5 AAA, 0.3 BBB from all cash:
     # turnover 0.8, cost 1% of it; V = (1 - 0.008) * (0.2 + 0.5 * 13/11 + 0.3 * 23/24)
@@ -99,7 +99,7 @@ def test_no_look_ahead(tmp_path):
         np.testing.assert_array_equal(o1, o2)
         np.testing.assert_array_equal(w1, w2)
         assert v1 == v2
-    later = [[o for t, o, w, v in trace if t == 5][0] for trace in traces]
+    later = [next(o for t, o, w, v in trace if t == 5) for trace in traces]
     assert not np.array_equal(*later)  # the perturbation is visible from day 5 on
 
 

@@ -172,10 +172,9 @@ def test_whole_experiment_on_untrained_modules(panel_file, tmp_path, monkeypatch
     """Search both variants (a few trials), backtest on test: the files and tables the note quotes."""
     import json
 
-    import gymnasium as gym
     from ray.rllib.algorithms.ppo import PPOConfig
 
-    import rlexec.logicq.trading as trading
+    from rlexec.logicq import trading
 
     spec = make_spec(panel_file, search={"num_samples": 3, "n_startup_trials": 2, "max_concurrent": 1})
     env = spec.env("test")

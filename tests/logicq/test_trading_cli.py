@@ -10,7 +10,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_trading_file_goes_to_the_trading_experiment(tmp_path, monkeypatch, capsys):
-    import rlexec.logicq.trading as trading
+    from rlexec.logicq import trading
 
     seen = {}
 
