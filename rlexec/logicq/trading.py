@@ -276,11 +276,13 @@ def plot_equity(series: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, *,
     ax.grid(alpha=0.3)
     if trends is not None:
         strip = fig.add_subplot(grid[1], sharex=ax)
-        dates = next(iter(series.values()))[0][:-1]  # decision days
+        dates = next(iter(series.values()))[0]
+        widths = np.diff(dates).astype(float)  # each decision day's label lasts until the next date
         for trend in Trend:
             hit = trends == int(trend)
-            strip.bar(dates[hit], np.ones(hit.sum()), width=1.0, color=TREND_COLOURS[trend],
-                      label=trend.key.replace("_", " "))
+            if hit.any():
+                strip.bar(dates[:-1][hit], np.ones(hit.sum()), width=widths[hit], align="edge",
+                          color=TREND_COLOURS[trend], label=trend.key.replace("_", " "))
         strip.set_yticks([])
         strip.set_ylabel("trend", fontsize=8)
         strip.legend(fontsize=7, ncol=5, loc="upper center", bbox_to_anchor=(0.5, -0.4))
