@@ -238,10 +238,11 @@ def plot_progress(frame, settings: SearchSettings, path: Path) -> Path:
     ax.scatter(list(x)[:startup], scores[:startup], s=10, color="0.6", label="random start-up trials")
     ax.scatter(list(x)[startup:], scores[startup:], s=10, color="C0", label=f"{settings.sampler.upper()} trials")
     ax.plot(list(x), frame["best_so_far"].to_numpy(), color="C3", label="best so far")
+    ax.ticklabel_format(axis="y", useOffset=False)
     ax.set_xlabel("trial")
     ax.set_ylabel(settings.metric)
     ax.set_title(f"Bayesian optimisation of the sketch holes: {settings.name}")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="best", fontsize=8)
     return save_figure(fig, path)
 
 

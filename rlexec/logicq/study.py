@@ -170,6 +170,12 @@ class Loaded:
     split: Any
     batches: dict[OrderSet, Any] = field(default_factory=dict)
 
+    def portable(self, orders: OrderSet) -> "Loaded":
+        """What scoring ``orders`` needs (models and that batch, no market): shipped to every Tune trial,
+        so that a trial process neither parses the market nor loads checkpoints."""
+        return Loaded(self.models, self.aug_model, self.aug_features, self.execution, None, None,
+                      {orders: self.batch(orders)})
+
     def batch(self, orders: OrderSet):
         from rlexec.envs.engine import prepare_orders
 
@@ -193,6 +199,7 @@ def load(study: ExecutionStudy) -> Loaded:
     key = config_hash(study.settings())
     if key in _LOADED:
         return _LOADED[key]
+    _one_thread()
     policies = [TrainedPolicy.load(p) for p in study.policies]
     for p in policies:
         if p.oracle or aug_config(p.env_config) is not None or p.env_config.get("continuous"):
@@ -214,6 +221,14 @@ def load(study: ExecutionStudy) -> Loaded:
     loaded = Loaded([p.model for p in policies], aug_model, aug_features, execution, split.market(), split)
     _LOADED[key] = loaded
     return loaded
+
+
+def _one_thread() -> None:
+    import torch
+
+    # why: a backtest's small matrix products are fastest on one thread, and a Tune trial holds one CPU;
+    # torch's default (all cores) made each one several times slower on a shared machine.
+    torch.set_num_threads(1)
 
 
 def threshold_bounds(study: ExecutionStudy) -> ThresholdBounds:
@@ -265,17 +280,24 @@ def backtest(study: ExecutionStudy, orders: OrderSet, acting_object) -> dict[str
 class ValidationBacktest:
     """The BO objective: mean PA of one hole assignment on the study's validation orders.
 
-    Picklable and light: policies and orders load in the process that scores (once, :func:`load`).
+    Picklable: ``payload`` (:meth:`Loaded.portable`) carries the models and the prepared validation
+    orders to the trial processes; without it they load there (once per process, :func:`load`).
     """
 
-    def __init__(self, study: ExecutionStudy, variant: str, seed: int):
-        self.study, self.variant, self.seed = study, variant, seed
+    def __init__(self, study: ExecutionStudy, variant: str, seed: int, payload: Loaded | None = None):
+        self.study, self.variant, self.seed, self.payload = study, variant, seed, payload
 
     def describe(self) -> dict[str, Any]:
         return {"study": self.study.settings(), "variant": self.variant, "seed": self.seed, "metric": "mean PA"}
 
     def __call__(self, values: dict[str, float]) -> dict[str, float]:
         from rlexec.evaluation.metrics import gain_loss_ratio, positive_rate
+        from rlexec.provenance import config_hash
+
+        key = config_hash(self.study.settings())
+        if self.payload is not None and key not in _LOADED:
+            _one_thread()
+            _LOADED[key] = self.payload
 
         pa = backtest(self.study, self.study.validation, acting(self.study, self.variant, values, self.seed))[PA]
         return {"objective": float(np.nanmean(pa)), "glr": gain_loss_ratio(pa), "pos": positive_rate(pa)}
@@ -300,6 +322,7 @@ def tune_study(study: ExecutionStudy, *, variants: Sequence[str] | None = None, 
     from rlexec.logicq.search import run_search
 
     bounds = threshold_bounds(study)
+    payload = load(study).portable(study.validation)
     summaries = []
     for seed in seeds or study.seeds:
         for variant in variants or study.variants:
@@ -307,7 +330,7 @@ def tune_study(study: ExecutionStudy, *, variants: Sequence[str] | None = None, 
             if console is not None:
                 console.print(f"tuning {len(settings.holes)} holes of [bold]{variant}[/bold], seed {seed}: "
                               f"{settings.num_samples} trials ({settings.sampler})")
-            result = run_search(settings, ValidationBacktest(study, variant, seed), out=out, restart=restart,
+            result = run_search(settings, ValidationBacktest(study, variant, seed, payload), out=out, restart=restart,
                                 local=local, record={"bounds": bounds.to_dict()})
             summaries.append({"variant": variant, "seed": seed, "holes": len(settings.holes),
                               "trials": len(result.trials), "best_validation_pa_bps": result.best_score,
