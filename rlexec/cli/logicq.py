@@ -38,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
     from rlexec.provenance import inside, write_atomic, write_json_atomic
 
     console = make_console()
+    if _task(args.config) == "trading":
+        return _run_trading(args, console)
     study = ExecutionStudy.from_yaml(args.config)
     if not args.evaluate:
         summaries = tune_study(study, variants=args.variant, seeds=args.seeds, num_samples=args.num_samples,
@@ -70,4 +72,25 @@ def run(args: argparse.Namespace) -> int:
     console.print(table, markup=False)
     console.print(f"results: {folder / 'results.md'}, {folder / 'results.json'}")
     json.dumps(summary)  # why: fail here, not in a reader, if a figure is not JSON-serialisable
+    return 0
+
+
+def _task(config: str) -> str:
+    from rlexec.configs import read_yaml_mapping
+
+    return str(read_yaml_mapping(config).get("task", "execution"))
+
+
+def _run_trading(args: argparse.Namespace, console) -> int:
+    """``task: trading`` (docs/logicq_trading.md): search both variants, then backtest on the test part."""
+    from rlexec.errors import ConfigError
+    from rlexec.logicq.trading import TradingSpec, run
+
+    given = [flag for flag, value in (("--evaluate", args.evaluate), ("--variant", args.variant),
+                                      ("--seed", args.seeds), ("--num-samples", args.num_samples)) if value]
+    if given:
+        raise ConfigError(f"{args.config}: a trading study takes none of {given}; set search: in the YAML")
+    folder = run(TradingSpec.from_yaml(args.config), out=args.out, local=args.local, restart=args.restart)
+    console.print((folder / "results.md").read_text(), markup=False)
+    console.print(f"results: {folder}")
     return 0

@@ -9,7 +9,7 @@ keyword arguments, so RLlib's own documentation is the reference for every key::
     stop: {training_iterations: 50}        # and/or env_steps, time_s
     checkpoint_frequency: 10               # iterations between checkpoints (0: only at the end)
     keep_checkpoints: 3
-    environment: {env: bar, env_config: {...}}     # env: bar | lob | "package.module:Class"
+    environment: {env: bar, env_config: {...}}     # env: bar | lob | portfolio | "package.module:Class"
     env_runners: {num_env_runners: 2, num_envs_per_env_runner: 8}
     training: {lr: 1.0e-4, ...}
     learners: {...}
@@ -191,13 +191,14 @@ def build_algorithm_config(spec: TrainSpec, *, local: bool = False):
 def resolve_env(name: str, source: str):
     from rlexec.envs.bar_env import BarExecutionEnv
     from rlexec.envs.lob_env import LOBExecutionEnv
+    from rlexec.envs.portfolio_env import PortfolioEnv
 
-    named = {"bar": BarExecutionEnv, "lob": LOBExecutionEnv}
+    named = {"bar": BarExecutionEnv, "lob": LOBExecutionEnv, "portfolio": PortfolioEnv}
     if name in named:
         return named[name]
     if isinstance(name, str) and ":" in name:
         return resolve(name, f"{source}: environment.env")
-    raise ConfigError(f"{source}: environment.env must be 'bar', 'lob' or 'package.module:Class', got {name!r}")
+    raise ConfigError(f"{source}: environment.env must be 'bar', 'lob', 'portfolio' or 'package.module:Class', got {name!r}")
 
 
 def module_spec(rl_module: dict[str, Any], env_config: dict[str, Any], source: str):
