@@ -219,8 +219,8 @@ class LLMRouter:
     # ------------------------------------------------------------------ calibration and routing
     def fit(self, train_windows: list[DayWindow], labels: np.ndarray) -> None:
         labels = np.asarray(labels).astype(np.int64)
-        if len(train_windows) != len(labels):
-            raise ValueError(f"{self.name}.fit: {len(train_windows)} windows for {len(labels)} labels")
+        if len(train_windows) != len(labels) or not train_windows:
+            raise ValueError(f"{self.name}.fit: {len(train_windows)} windows for {len(labels)} labels (need >= 1)")
         margins = self.margins(train_windows)
         self._slope, self._intercept = calibrate(margins, labels, self.calibration)
         self._last_train_day = max(np.datetime64(w.date, "D") for w in train_windows)
