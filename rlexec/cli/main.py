@@ -10,7 +10,7 @@ from rlexec.errors import RlexecError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from rlexec.cli import data, evaluate, report, simulate, train, tune
+    from rlexec.cli import data, evaluate, llmoe, report, simulate, train, tune
 
     parser = argparse.ArgumentParser(prog="rlexec", description="Reinforcement learning for optimal trade execution.")
     parser.add_argument("--version", action="version", version=f"rlexec {__version__}")
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_parser(subparsers)
     tune.add_parser(subparsers)
     report.add_parser(subparsers)
+    llmoe.add_parser(subparsers)
     return parser
 
 
