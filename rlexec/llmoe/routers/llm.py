@@ -93,9 +93,9 @@ class LLMRouter:
     def __init__(self, seed: int = 0, backend: dict[str, Any] | None = None,
                  labels: tuple[str, str] | list[str] = ("Optimistic", "Pessimistic"),
                  table_features: tuple[str, ...] | list[str] | str = DEFAULT_TABLE,
-                 headlines_per_day: int = DEFAULT_HEADLINES_PER_DAY, headline_chars: int = DEFAULT_HEADLINE_CHARS, calibration: str = "platt", reasons: str = "unseen",
-                 reasons_from: str | None = None, reason_tokens: int = 32, cache_file: str | None = None,
-                 language_model: LanguageModel | None = None):
+                 headlines_per_day: int = DEFAULT_HEADLINES_PER_DAY, headline_chars: int = DEFAULT_HEADLINE_CHARS,
+                 calibration: str = "platt", reasons: str = "unseen", reasons_from: str | None = None,
+                 reason_tokens: int = 32, cache_file: str | None = None, language_model: LanguageModel | None = None):
         if calibration not in CALIBRATIONS:
             raise ConfigError(f"routers.llm.calibration: {calibration!r} is not one of {CALIBRATIONS}")
         if reasons not in REASON_MODES:
@@ -219,8 +219,8 @@ class LLMRouter:
     # ------------------------------------------------------------------ calibration and routing
     def fit(self, train_windows: list[DayWindow], labels: np.ndarray) -> None:
         labels = np.asarray(labels).astype(np.int64)
-        if len(train_windows) != len(labels):
-            raise ValueError(f"{self.name}.fit: {len(train_windows)} windows for {len(labels)} labels")
+        if len(train_windows) != len(labels) or not train_windows:
+            raise ValueError(f"{self.name}.fit: {len(train_windows)} windows for {len(labels)} labels (need >= 1)")
         margins = self.margins(train_windows)
         self._slope, self._intercept = calibrate(margins, labels, self.calibration)
         self._last_train_day = max(np.datetime64(w.date, "D") for w in train_windows)
