@@ -282,6 +282,7 @@ PolicyFactory = Callable[[PolicySpec, PolicyContext], Any]
 POLICY_KINDS: dict[str, str | PolicyFactory] = {
     "broker": "rlexec.evaluation.regime_table:broker_policy",
     "expert": "rlexec.evaluation.regime_table:expert_policy",
+    "sip": "rlexec.algorithms.sip.policy_kind:sip_policy",
 }
 
 
