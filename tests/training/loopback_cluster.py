@@ -136,3 +136,20 @@ def wait_for_job_api(proc: subprocess.Popen, address: str, log_path: Path) -> No
         time.sleep(0.5)
     pytest.fail(f"the job API at {address} did not come up in {HEAD_START_TIMEOUT_S} s:\n"
                 f"{log_path.read_text()[-4000:]}")
+
+
+def wait_for_job_success(client, job_id: str, timeout_s: float) -> None:
+    """Until the job ends; fails the test with the job's logs unless it SUCCEEDED (a job still running at the
+    timeout is stopped)."""
+    from ray.job_submission import JobStatus
+
+    deadline = time.monotonic() + timeout_s
+    status = client.get_job_status(job_id)
+    while not status.is_terminal() and time.monotonic() < deadline:
+        time.sleep(1)
+        status = client.get_job_status(job_id)
+    if status != JobStatus.SUCCEEDED:
+        logs = client.get_job_logs(job_id)
+        if not status.is_terminal():
+            client.stop_job(job_id)
+        pytest.fail(f"job {job_id} ended {status} (timeout {timeout_s} s); logs:\n{logs[-6000:]}")

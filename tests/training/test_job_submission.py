@@ -26,11 +26,11 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 from loopback_cluster import (
+    wait_for_job_success,
     cmdline,
     env_with,
     file_state,
@@ -151,7 +151,6 @@ def test_cluster_submit_script_reaches_the_cluster(ray_head):
 
 
 def test_train_job_on_token_auth_cluster(ray_head, tmp_path):
-    from ray.job_submission import JobStatus
 
     client = _client(ray_head)
     out = tmp_path / "out"
@@ -162,16 +161,7 @@ def test_train_job_on_token_auth_cluster(ray_head, tmp_path):
         entrypoint=f"rlexec train configs/smoke.yaml --out {out}",
         runtime_env={"working_dir": str(working_dir)},
     )
-    deadline = time.monotonic() + JOB_TIMEOUT_S
-    status = client.get_job_status(job_id)
-    while not status.is_terminal() and time.monotonic() < deadline:
-        time.sleep(1)
-        status = client.get_job_status(job_id)
-    if status != JobStatus.SUCCEEDED:
-        logs = client.get_job_logs(job_id)
-        if not status.is_terminal():
-            client.stop_job(job_id)
-        pytest.fail(f"job {job_id} ended {status} (timeout {JOB_TIMEOUT_S} s); logs:\n{logs[-6000:]}")
+    wait_for_job_success(client, job_id, JOB_TIMEOUT_S)
 
     runs = sorted((out / "train" / "smoke").iterdir())
     assert len(runs) == 1, runs

@@ -25,7 +25,16 @@ import time
 from pathlib import Path
 
 import pytest
-from loopback_cluster import env_with, free_port, head_env, pids_using, private_auth, stop_head, wait_for_job_api
+from loopback_cluster import (
+    env_with,
+    free_port,
+    head_env,
+    pids_using,
+    private_auth,
+    stop_head,
+    wait_for_job_api,
+    wait_for_job_success,
+)
 
 pytest.importorskip("aiohttp", reason="the Ray job server needs ray[default]")
 
@@ -116,7 +125,7 @@ def two_nodes(tmp_path_factory):
 
 
 def test_training_job_runs_env_runners_on_both_nodes(two_nodes, tmp_path):
-    from ray.job_submission import JobStatus, JobSubmissionClient
+    from ray.job_submission import JobSubmissionClient
 
     client = JobSubmissionClient(two_nodes["address"], headers={"Authorization": f"Bearer {two_nodes['token']}"})
     working_dir = tmp_path / "upload"   # what cluster/submit uploads: the files git tracks
@@ -126,16 +135,7 @@ def test_training_job_runs_env_runners_on_both_nodes(two_nodes, tmp_path):
     out = tmp_path / "out"
     job_id = client.submit_job(entrypoint=f"rlexec train two_nodes.yaml --out {out}",
                                runtime_env={"working_dir": str(working_dir)})
-    deadline = time.monotonic() + JOB_TIMEOUT_S
-    status = client.get_job_status(job_id)
-    while not status.is_terminal() and time.monotonic() < deadline:
-        time.sleep(1)
-        status = client.get_job_status(job_id)
-    if status != JobStatus.SUCCEEDED:
-        logs = client.get_job_logs(job_id)
-        if not status.is_terminal():
-            client.stop_job(job_id)
-        pytest.fail(f"job {job_id} ended {status} (timeout {JOB_TIMEOUT_S} s); logs:\n{logs[-6000:]}")
+    wait_for_job_success(client, job_id, JOB_TIMEOUT_S)
 
     (run_dir,) = sorted((out / "train" / "two_nodes").iterdir())
     record = json.loads((run_dir / "run.json").read_text())
