@@ -55,7 +55,11 @@ def log_probs(model: Any, observations: np.ndarray, actions: np.ndarray, tempera
 
 
 def greedy_actions(model: Any, observations: np.ndarray) -> np.ndarray:
-    """(N,) argmax actions; a module that outputs ``actions`` itself (a greedy Q lookup) is used as is."""
+    """(N,) argmax actions; a module that outputs ``actions`` itself (a greedy Q lookup) is used as is, and so
+    is a model with its own ``greedy(obs)`` rule (a shared-action expert: its mode of each factor, not the
+    joint argmax, which would favour hold)."""
+    if callable(getattr(model, "greedy", None)):
+        return np.asarray(model.greedy(observations), dtype=np.int64).reshape(-1)
     if hasattr(model, "forward_inference"):
         from ray.rllib.core.columns import Columns
 

@@ -129,3 +129,21 @@ def test_greedy_is_the_mode_of_each_factor_not_the_joint_argmax():
     obs = np.stack([_obs(0.2, [2, 0, 0, 0])])
     assert expert.probabilities(obs).argmax() == 0
     assert expert.greedy(obs).tolist() == [shared_action(2, MARKET)]
+
+
+def test_greedy_actor_and_regimes_expert_act_by_the_experts_own_greedy_rule(tmp_path):
+    """The evaluation's greedy actor (rlexec evaluate, rlexec regimes) must execute the expert's greedy action,
+    not the joint argmax over the shared actions, which picks hold whenever hold beats market x P(bucket)."""
+    from rlexec.envs.lob_env import LOBExecutionConfig
+    from rlexec.evaluation.regime_table import PolicyContext, PolicySpec, expert_policy
+    from rlexec.policies.actors import make_actor
+
+    q = np.log(np.array([[0.36, 0.28, 0.3599], [0.36, 0.28, 0.3599]]))
+    expert = ExpertPolicy.from_q_table(broker="twap", q_table=q, binning=BINNING, temperature=1.0)
+    obs = np.stack([_obs(0.2, [2, 0, 0, 0])])
+    assert make_actor(expert, "greedy").actions(obs).tolist() == [shared_action(2, MARKET)]
+    expert.save(tmp_path / "expert")
+    context = PolicyContext(regime="open", env_config=LOBExecutionConfig.from_dict({"action_space": "shared"}),
+                            seed=10_000_000, episodes=1, base_dir=tmp_path)
+    actor = expert_policy(PolicySpec(name="e", kind="expert", role="expert", params={"path": "expert"}), context)
+    assert actor.actions(obs).tolist() == [shared_action(2, MARKET)]
