@@ -12,6 +12,13 @@ Presets (rlexec's choices, documented in the README):
   is history only; train on the 12th and 13th, validate on the 14th, test on the 15th. Held-out
   tickers: every fourth in alphabetical order from the fourth (GLD, MU, SLV, V).
 * ``sample``: the package's shipped AAPL, JPM, MSFT, SPY sample with the same days; SPY is held out.
+* ``spy_2011``: SPY alone, ``shared/data/spy_1min_2011`` (20 sessions, 2011-01-03..31). The 3rd is
+  history only; train on the 13 sessions Jan 4..21, validate on Jan 24, 25, 26, test on Jan 27, 28,
+  31. One ticker, so nothing is held out by ticker.
+
+Walk-forward (:func:`walk_forward_folds`, :meth:`DataSplit.walk_forward`): over days d_1..d_n, fold k
+trains on the days up to d_k and tests on d_{k+1} alone, so an evaluation reports one result per
+test day, each from a policy that saw only earlier days.
 
 Data under a folder named ``eval`` is refused: it is held out from everything the project fits.
 """
@@ -40,11 +47,21 @@ _FEB_2019 = {
     "validation_days": ("2019-02-14",),
     "test_days": ("2019-02-15",),
 }
+# relative to the repository root (the checkout holding this package), where ../shared sits
+SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 PRESETS: dict[str, dict] = {
-    # relative to the repository root (the checkout holding this package), where ../shared sits
-    "us_equity_1min": {"data": (str(Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "us_equity_1min"),), "test_only_symbols": ("GLD", "MU", "SLV", "V"),
+    "us_equity_1min": {"data": (str(SHARED_DATA / "us_equity_1min"),), "test_only_symbols": ("GLD", "MU", "SLV", "V"),
                        **_FEB_2019},
     "sample": {"data": (), "test_only_symbols": ("SPY",), **_FEB_2019},
+    "spy_2011": {
+        "data": (str(SHARED_DATA / "spy_1min_2011"),),
+        "test_only_symbols": (),
+        "train_days": ("2011-01-04", "2011-01-05", "2011-01-06", "2011-01-07", "2011-01-10", "2011-01-11",
+                       "2011-01-12", "2011-01-13", "2011-01-14", "2011-01-18", "2011-01-19", "2011-01-20",
+                       "2011-01-21"),
+        "validation_days": ("2011-01-24", "2011-01-25", "2011-01-26"),
+        "test_days": ("2011-01-27", "2011-01-28", "2011-01-31"),
+    },
 }
 
 
@@ -111,6 +128,17 @@ class DataSplit:
             raise ConfigError(f"split part must be one of {PARTS}, got {part!r}")
         return tuple(_parse_day(d, f"{part}_days") for d in getattr(self, f"{part}_days"))
 
+    def walk_forward(self, *, min_train_days: int = 1, max_train_days: int | None = None) -> tuple["DataSplit", ...]:
+        """One split per walk-forward fold over all of this split's days (train, validation and test,
+        in date order): train on the days up to d, test on the next day alone, no validation part.
+        Data and held-out tickers stay as they are. See :func:`walk_forward_folds` for the arguments."""
+        days = self.train_days + self.validation_days + self.test_days
+        return tuple(
+            DataSplit(data=self.data, train_days=fold.train_days, test_days=(fold.test_day,),
+                      test_only_symbols=self.test_only_symbols)
+            for fold in walk_forward_folds(days, min_train_days=min_train_days, max_train_days=max_train_days)
+        )
+
     def sessions(self, market: MarketData, part: str) -> frozenset[tuple[str, dt.date]]:
         """The (symbol, date) sessions that host orders in ``part``."""
         days = set(self.days(part))
@@ -132,6 +160,44 @@ class DataSplit:
 
     def orders(self, market: MarketData, part: str, count: int, seed: int, horizon_minutes: int) -> list[Order]:
         return self.order_generator(market, part, horizon_minutes).sample(market, np.random.default_rng(seed), count)
+
+
+@dataclass(frozen=True)
+class WalkForwardFold:
+    """Fold ``index`` (0-based): train on ``train_days``, test on ``test_day``, the day after the last of them."""
+
+    index: int
+    train_days: tuple[str, ...]
+    test_day: str
+
+
+def walk_forward_folds(days, *, min_train_days: int = 1, max_train_days: int | None = None) -> tuple[WalkForwardFold, ...]:
+    """Walk-forward folds over ``days`` (YYYY-MM-DD, any order; sorted here): fold k trains on the
+    days up to d_k and tests on d_{k+1}.
+
+    ``min_train_days`` (rlexec default 1): days the first fold trains on. ``max_train_days`` (default
+    None: every earlier day, an expanding window): at most this many most recent days, a rolling window.
+    """
+    for name, value in (("min_train_days", min_train_days), ("max_train_days", max_train_days)):
+        if value is None and name == "max_train_days":
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"walk_forward.{name} must be an integer >= 1, got {value!r}")
+    if max_train_days is not None and max_train_days < min_train_days:
+        raise ConfigError(f"walk_forward.max_train_days ({max_train_days}) must be >= min_train_days ({min_train_days})")
+    parsed = sorted(_parse_day(d, "walk_forward days") for d in days)
+    repeated = sorted({str(a) for a, b in zip(parsed, parsed[1:]) if a == b})
+    if repeated:
+        raise ConfigError(f"walk_forward days: {repeated} appear more than once")
+    if len(parsed) <= min_train_days:
+        raise ConfigError(f"walk_forward needs more than min_train_days={min_train_days} days to test on; "
+                          f"got {len(parsed)}")
+    text = [d.isoformat() for d in parsed]
+    folds = []
+    for k in range(min_train_days, len(text)):
+        first = 0 if max_train_days is None else max(0, k - max_train_days)
+        folds.append(WalkForwardFold(index=len(folds), train_days=tuple(text[first:k]), test_day=text[k]))
+    return tuple(folds)
 
 
 @functools.lru_cache(maxsize=4)

@@ -12,7 +12,7 @@ from rlexec.data.orders import Order, OrderGenerator, read_orders
 from rlexec.data.splits import DataSplit
 from rlexec.envs.config import ExecutionConfig
 from rlexec.envs.engine import BatchExecutionEngine, ExecState, OrderBatch, prepare_orders
-from rlexec.envs.interpreters import ContinuousActionInterpreter, DiscreteActionInterpreter, ObservationInterpreter
+from rlexec.envs.interpreters import ObservationInterpreter, action_interpreter
 from rlexec.envs.reward import PriceAdvantagePenaltyReward
 
 
@@ -24,8 +24,10 @@ class BarExecutionEnv(gym.Env):
 
     ## Action Space
     ``Discrete(len(action_values))``: trade ``action_values[a] * Q`` (at most what remains) in the next
-    interval; default {0, 0.25, 0.5, 0.75, 1}. With ``continuous=True``: ``Box(0, 1, (1,))``, the
-    fraction itself. The last interval trades the whole remainder whatever the action.
+    interval; default {0, 0.25, 0.5, 0.75, 1}. With ``execution.action_interpreter: twap_relative``:
+    trade ``action_values[a] * remaining / steps_left`` (a multiple of the TWAP pace of what remains;
+    default {0, 0.5, 1, 1.5, 2}). With ``continuous=True`` (fraction interpreter only):
+    ``Box(0, 1, (1,))``, the fraction itself. The last interval trades the whole remainder whatever the action.
 
     ## Observation Space
     ``Box(-inf, inf, (3 + 6 * (lookback + horizon),), float32)``:
@@ -99,10 +101,7 @@ class BarExecutionEnv(gym.Env):
         self.observe_oracle = (
             ObservationInterpreter(self.execution, oracle=True) if config.get("teacher_observation") else None
         )
-        continuous = bool(config.get("continuous", False))
-        self.interpret_action = (
-            ContinuousActionInterpreter() if continuous else DiscreteActionInterpreter(self.execution)
-        )
+        self.interpret_action = action_interpreter(self.execution, continuous=bool(config.get("continuous", False)))
         self.reward_fn = PriceAdvantagePenaltyReward(self.execution.reward)
         self.observation_space = self.observe.space()
         self.action_space = self.interpret_action.space()
@@ -130,7 +129,7 @@ class BarExecutionEnv(gym.Env):
         return self.observe(state)[0].copy(), self._info(state)
 
     def step(self, action):
-        fractions = self.interpret_action(action)
+        fractions = self.interpret_action(action, self.engine.state)
         outcome = self.engine.step(fractions)
         state = self.engine.state
         reward = float(self.reward_fn(outcome, state.batch.quantity)[0])

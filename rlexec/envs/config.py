@@ -86,13 +86,34 @@ class RewardConfig:
         _check(self, "basis", self.basis in ("minute", "step"), "must be 'minute' or 'step'")
 
 
+ACTION_INTERPRETERS = ("fraction", "twap_relative")
+DEFAULT_ACTION_VALUES = {
+    "fraction": (0.0, 0.25, 0.5, 0.75, 1.0),  # OPD code action_map, fractions of Q
+    # rlexec's default multipliers of the TWAP pace (Qlib's TwapRelativeActionInterpreter takes them as
+    # given): pause, half pace, TWAP, one and a half, double. Configurable through ``action_values``.
+    "twap_relative": (0.0, 0.5, 1.0, 1.5, 2.0),
+}
+
+
 @dataclass(frozen=True, kw_only=True)
 class ExecutionConfig:
-    """The parent-order MDP: T decision steps of ``step_minutes`` each, starting at the order's start."""
+    """The parent-order MDP: T decision steps of ``step_minutes`` each, starting at the order's start.
+
+    ``action_interpreter`` says what a discrete action ``a`` means (see :mod:`rlexec.envs.interpreters`):
+
+    * ``"fraction"`` (OPD, spec 2.1): trade ``action_values[a] * Q``, capped by what remains; values in [0, 1].
+    * ``"twap_relative"`` (as Qlib's ``TwapRelativeActionInterpreter``): trade
+      ``action_values[a] * remaining / steps_left``, a multiple of the TWAP pace of what remains, so
+      the value 1.0 every step is TWAP; values >= 0 and finite.
+
+    ``action_values`` left out (``None``) takes the interpreter's default from :data:`DEFAULT_ACTION_VALUES`
+    and is stored resolved, so ``to_dict`` and every reader see the actual values.
+    """
 
     n_steps: int = 8  # OPD code: interval_num 8
     step_minutes: int = 30  # OPD code: time_interval 30
-    action_values: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)  # OPD code action_map, fractions of Q
+    action_interpreter: str = "fraction"  # OPD's fractions of Q; "twap_relative": multiples of the TWAP pace
+    action_values: tuple[float, ...] | None = None  # None: DEFAULT_ACTION_VALUES[action_interpreter]
     lookback_minutes: int = 30  # public bars before the start that every observation includes
     profile_days: int = 5  # earlier sessions averaged for the VWAP volume profile
     fill: FillModel = field(default_factory=FillModel)
@@ -105,8 +126,21 @@ class ExecutionConfig:
         _check(self, "n_steps", self.n_steps >= 1, "must be >= 1")
         _check(self, "step_minutes", self.step_minutes >= 1, "must be >= 1")
         _check(self, "horizon_minutes", self.horizon_minutes <= 390, "n_steps * step_minutes must fit in 390")
+        _check(self, "action_interpreter", self.action_interpreter in ACTION_INTERPRETERS,
+               f"must be one of {ACTION_INTERPRETERS}")
+        if self.action_values is None:
+            object.__setattr__(self, "action_values", DEFAULT_ACTION_VALUES[self.action_interpreter])
+        _check(self, "action_values", isinstance(self.action_values, (tuple, list)) and all(
+            isinstance(a, (int, float)) and not isinstance(a, bool) for a in self.action_values),
+            "must be a sequence of numbers")
+        object.__setattr__(self, "action_values", tuple(float(a) for a in self.action_values))
         _check(self, "action_values", len(self.action_values) >= 2, "needs at least two values")
-        _check(self, "action_values", all(0 <= a <= 1 for a in self.action_values), "must lie in [0, 1]")
+        if self.action_interpreter == "fraction":
+            _check(self, "action_values", all(0 <= a <= 1 for a in self.action_values),
+                   "must lie in [0, 1] (fractions of Q, action_interpreter 'fraction')")
+        else:
+            _check(self, "action_values", all(0 <= a < math.inf for a in self.action_values),
+                   "must be >= 0 and finite (multiples of the TWAP pace, action_interpreter 'twap_relative')")
         _check(self, "lookback_minutes", 0 <= self.lookback_minutes <= 390, "must be in [0, 390]")
         _check(self, "profile_days", self.profile_days >= 1, "must be >= 1")
 
@@ -126,7 +160,9 @@ class ExecutionConfig:
         )
 
 
-def _action_values(values) -> tuple[float, ...]:
+def _action_values(values) -> tuple[float, ...] | None:
+    if values is None:  # YAML null: the interpreter's default
+        return None
     if not isinstance(values, (list, tuple)) or not all(
         isinstance(a, (int, float)) and not isinstance(a, bool) for a in values
     ):

@@ -1,4 +1,4 @@
-"""State interpreters (ExecState -> observation) and action interpreters (action -> fraction of Q).
+"""State interpreters (ExecState -> observation) and action interpreters ((action, ExecState) -> fraction of Q).
 
 Observation layout (float32, one row per order)::
 
@@ -21,6 +21,7 @@ import numpy as np
 
 from rlexec.envs.config import ExecutionConfig
 from rlexec.envs.engine import NUM_PUBLIC_FEATURES, ExecState, OrderBatch
+from rlexec.errors import ConfigError
 
 NUM_PRIVATE_FEATURES = 3
 
@@ -91,17 +92,39 @@ class ObservationInterpreter:
         self._revealed = 0
 
 
+def twap_pace_fractions(multipliers: np.ndarray, state: ExecState) -> np.ndarray:
+    """Fractions of Q that trade ``multipliers`` times the TWAP pace of what remains.
+
+    TWAP pace = ``remaining / steps_left``: spreading what is left evenly over the steps left. As a
+    fraction of Q (what the engine takes): ``m * remaining / (steps_left * Q)``. With ``m = 1`` every
+    step this is ``1 / n_steps`` of Q each step, i.e. TWAP; the last step trades the remainder anyway.
+    """
+    steps_left = max(state.n_steps - state.t, 1)  # a finished episode: the engine refuses the step
+    return multipliers * state.remaining / (steps_left * state.batch.quantity)
+
+
 class DiscreteActionInterpreter:
-    """Action index -> fraction of Q from ``config.action_values`` (OPD: {0, .25, .5, .75, 1})."""
+    """(action index, state) -> fractions of Q, from ``config.action_values``.
+
+    ``config.action_interpreter`` gives the values their meaning: ``"fraction"`` (OPD: {0, .25, .5,
+    .75, 1} of Q) or ``"twap_relative"`` (multiples of the TWAP pace of what remains, see
+    :func:`twap_pace_fractions`). The single env and the batch path (evaluation) both call this, so
+    an action means the same on both.
+    """
 
     def __init__(self, config: ExecutionConfig):
         self.values = np.asarray(config.action_values, dtype=np.float64)
+        self.twap_relative = config.action_interpreter == "twap_relative"
         self._single = [self.values[i : i + 1] for i in range(len(self.values))]
 
     def space(self) -> gym.spaces.Discrete:
         return gym.spaces.Discrete(len(self.values))
 
-    def __call__(self, action) -> np.ndarray:
+    def __call__(self, action, state: ExecState) -> np.ndarray:
+        values = self._values(action)
+        return twap_pace_fractions(values, state) if self.twap_relative else values
+
+    def _values(self, action) -> np.ndarray:
         if isinstance(action, (int, np.integer)):  # the single env's path, kept free of array work
             if not 0 <= action < len(self._single):
                 raise ValueError(f"action index must be in [0, {len(self._single)}), got {action!r}")
@@ -113,13 +136,24 @@ class DiscreteActionInterpreter:
 
 
 class ContinuousActionInterpreter:
-    """A fraction of Q in [0, 1], clipped."""
+    """A fraction of Q in [0, 1], clipped (the state is not needed; taken for the common signature)."""
 
     def space(self) -> gym.spaces.Box:
         return gym.spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32)
 
-    def __call__(self, action) -> np.ndarray:
+    def __call__(self, action, state: ExecState | None = None) -> np.ndarray:
         fraction = np.asarray(action, dtype=np.float64).reshape(-1)
         if not np.all(np.isfinite(fraction)):
             raise ValueError(f"continuous action must be finite, got {action!r}")
         return np.clip(fraction, 0.0, 1.0)
+
+
+def action_interpreter(config: ExecutionConfig, *, continuous: bool = False):
+    """The action interpreter of an env or batch over ``config``: call it as ``interpret(action, state)``."""
+    if not continuous:
+        return DiscreteActionInterpreter(config)
+    if config.action_interpreter != "fraction":
+        raise ConfigError(
+            f"ExecutionConfig.action_interpreter {config.action_interpreter!r} needs discrete actions; "
+            "continuous actions are fractions of Q (action_interpreter 'fraction')")
+    return ContinuousActionInterpreter()

@@ -5,7 +5,8 @@ one trajectory recorder and one metrics path serve both:
 
 * :class:`BarEpisodes`: a batch of orders on minute bars, stepped by the vectorised batch engine with
   the bar env's own observation interpreter, action interpreters and reward (so a policy sees exactly
-  what it saw in training); actions are indices into ``action_values`` (integers) or fractions of Q
+  what it saw in training); actions are indices into ``action_values`` (integers, read by the
+  config's action interpreter: fractions of Q or multiples of the TWAP pace) or fractions of Q
   (floats), e.g. a broker strategy's ``fractions(state)``.
 * :class:`LOBEpisodes`: one LOB execution env per episode seed (common random numbers: episode e of
   every strategy replays seed ``seed + e``), stepped together; actions are placements (0 market,
@@ -24,7 +25,7 @@ import pyarrow as pa
 from rlexec.data.orders import orders_table
 from rlexec.envs.config import ExecutionConfig
 from rlexec.envs.engine import BatchExecutionEngine, ExecState, OrderBatch
-from rlexec.envs.interpreters import DiscreteActionInterpreter, ObservationInterpreter
+from rlexec.envs.interpreters import ObservationInterpreter, action_interpreter
 from rlexec.envs.lob_env import LOBExecutionConfig, LOBExecutionEnv
 from rlexec.envs.reward import PriceAdvantagePenaltyReward
 from rlexec.evaluation.metrics import OrderOutcomes
@@ -81,7 +82,7 @@ class BarEpisodes:
         self.batch, self.config = batch, config
         self.engine = BatchExecutionEngine(config)
         self.observe = ObservationInterpreter(config, oracle=oracle)
-        self.to_fraction = DiscreteActionInterpreter(config)
+        self.to_fraction = action_interpreter(config)
         self.reward_fn = PriceAdvantagePenaltyReward(config.reward)
 
     @property
@@ -97,15 +98,16 @@ class BarEpisodes:
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, StepRecord]:
         actions = np.asarray(actions)
-        if np.issubdtype(actions.dtype, np.integer):
-            fractions = self.to_fraction(actions.reshape(-1))
-        else:
-            fractions = np.clip(actions.reshape(-1).astype(np.float64), 0.0, 1.0)
         state = self.engine.state
+        if np.issubdtype(actions.dtype, np.integer):
+            fractions = self.to_fraction(actions.reshape(-1), state)
+        else:  # a broker strategy's fractions of Q, whatever the action interpreter
+            fractions = np.clip(actions.reshape(-1).astype(np.float64), 0.0, 1.0)
         remaining, cash_before = state.remaining.copy(), state.cash.copy()
         last = state.t == state.n_steps - 1
-        child = remaining if last and self.config.fill.force_remainder else np.minimum(
-            fractions * self.batch.quantity, remaining)
+        # the last step asks for all that remains whatever the action (the kernel's rule); force_remainder
+        # only decides whether what the cap leaves of it trades anyway
+        child = remaining if last else np.minimum(fractions * self.batch.quantity, remaining)
         outcome = self.engine.step(fractions)
         state = self.engine.state
         record = StepRecord(

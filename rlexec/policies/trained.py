@@ -69,4 +69,8 @@ class TrainedPolicy:
 
     def actor(self, kind: str = "greedy", *, seed: int = 0, temperature: float = 1.0) -> Actor:
         values = self.execution.action_values if kind == "expected" else None
+        if kind == "expected" and self.execution.action_interpreter != "fraction":
+            # the expected action value is a fraction of Q only under the fraction interpreter
+            raise ConfigError(f"{self.source}: the 'expected' actor needs action_interpreter 'fraction'; this policy "
+                              f"was trained with {self.execution.action_interpreter!r}")
         return make_actor(self.model, kind, seed=seed, temperature=temperature, action_values=values, name=self.name)
