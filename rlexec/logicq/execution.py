@@ -108,6 +108,9 @@ class AdjustedExecution:
 
         if act not in ACT_MODES:
             raise ConfigError(f"act must be one of {ACT_MODES} (a greedy argmax ignores the temperature), got {act!r}")
+        if execution.action_interpreter != "fraction":  # both modes read action_values as fractions of Q
+            raise ConfigError("Logic-Q execution needs execution.action_interpreter: fraction (its actions are "
+                              f"fractions of Q), got {execution.action_interpreter!r}")
         self.name, self.sketch, self.holes, self.features, self.augment = name, sketch, holes, features, augment
         self.values = np.asarray(execution.action_values, dtype=np.float64)
         self.observe = ObservationInterpreter(execution)

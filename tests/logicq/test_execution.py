@@ -158,3 +158,13 @@ def test_the_study_compares_every_method_on_the_same_test_orders(tmp_path, monke
     assert objective(values)["objective"] == pytest.approx(objective(values)["objective"])
     figure = study_module.plot_trend_labels(study, values, tmp_path / "trend.png")
     assert figure.stat().st_size > 1000
+
+
+def test_twap_relative_actions_are_refused(batch):
+    """Both execution modes turn actions into fractions of Q through action_values: under the TWAP-relative
+    interpreter those values are pace multipliers, so the adjusted policy would trade the wrong amounts."""
+    config, _ = batch
+    relative = ExecutionConfig.from_dict({**config.to_dict(), "action_interpreter": "twap_relative",
+                                          "action_values": None})
+    with pytest.raises(ConfigError, match="action_interpreter: fraction"):
+        _adjusted(LinearModel(3 + 6 * 270, seed=1), relative, {}, "expected")
