@@ -169,3 +169,44 @@ def test_the_kind_loads_a_run_s_weights_and_a_bad_run_is_a_one_line_error(tmp_pa
     assert str(tmp_path / "no/such/run") in str(error.value) and "\n" not in str(error.value)
     with pytest.raises(ConfigError, match="gating"):
         moe_dpo_policy(PolicySpec("m", "moe_dpo", "mixture", {"run": "run", "gating": "argmax"}), context)
+
+
+def test_in_rlexec_regimes_each_episode_s_weights_come_from_its_own_window_start(tmp_path):
+    """Through the one evaluation loop: the weights equal the gate on context_features of each episode's
+    recorded first observation and its identity in the evaluation's order table."""
+    from rlexec.algorithms.sip.gate import context_features
+    from rlexec.evaluation import regime_table as rt
+
+    module = _module()
+    with torch.no_grad():  # the order's identity reaches the gate too
+        module.gate[-1].weight[1, NAMES.index("log_quantity")] = 0.3
+        module.gate[-1].weight[1, NAMES.index("time_of_day_h")] = -0.2
+        module.gate[-1].weight[1, NAMES.index("side")] = 0.4
+    _saved_run(tmp_path / "run", module)
+    config = rt.RegimesConfig.from_dict({
+        "regimes": ["open"], "episodes": 2,
+        "execution": {"decision_interval_s": 300.0, "action_space": "shared"},
+        "policies": [{"name": "moe_dpo_quality", "kind": "moe_dpo", "run": "run"}]}, base_dir=str(tmp_path))
+    result = rt.run_regime(config, "open", record=True)
+    steps = result.trajectories["moe_dpo_quality"].to_pandas()
+    first = steps[steps.step == 0].sort_values("order")
+    observations = np.stack(first.observation.to_numpy()).astype(np.float64)
+    orders = result.evaluation.orders.to_pydict()
+    x = context_features(observations, SHARED_OBSERVATION_NAMES, orders, "open", REGIMES)
+    with torch.no_grad():
+        expected = module.log_gate(torch.as_tensor(x, dtype=torch.float32), len(x)).exp().numpy()
+    np.testing.assert_allclose(result.weights["moe_dpo_quality"]["vwap"], expected[:, 1], rtol=1e-5)
+
+
+def test_training_refuses_a_sip_gate_whose_features_the_preference_set_lacks(tmp_path, synthetic_run_inputs):
+    from rlexec.algorithms.moe_dpo.config import MoEDPOConfig
+
+    folder, experts, _ = synthetic_run_inputs  # x = a noisy regime one-hot, not context_features
+    names = [f"expert{k}" for k in range(3)]
+    gate = fit_gate(np.eye(3)[[0, 1, 2, 0]], np.full((4, 3), 1 / 3), feature_names=context_names(["a", "b", "c"])[-3:],
+                    expert_names=names, config=GateConfig(epochs=0))
+    gate.save(tmp_path / "sip_run" / "gate")
+    config = MoEDPOConfig().training(preferences=str(folder), experts=experts, expert_names=names,
+                                     gate_init=str(tmp_path / "sip_run"))
+    with pytest.raises(ConfigError, match="gate_init .*sip_run.*context features"):
+        config.validate()
