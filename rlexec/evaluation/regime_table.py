@@ -283,6 +283,7 @@ POLICY_KINDS: dict[str, str | PolicyFactory] = {
     "broker": "rlexec.evaluation.regime_table:broker_policy",
     "expert": "rlexec.evaluation.regime_table:expert_policy",
     "sip": "rlexec.algorithms.sip.policy_kind:sip_policy",
+    "moe_dpo": "rlexec.algorithms.moe_dpo.policy_kind:moe_dpo_policy",
 }
 
 

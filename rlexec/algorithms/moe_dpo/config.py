@@ -50,7 +50,7 @@ from rlexec.algorithms.moe_dpo.losses import (
     marginal_log_likelihood,
     preference_accuracy,
 )
-from rlexec.algorithms.moe_dpo.module import MoEDPOModule
+from rlexec.algorithms.moe_dpo.module import MoEDPOModule, sip_gate_network
 from rlexec.algorithms.moe_dpo.preferences import (
     META_FILE,
     PreferenceSet,
@@ -133,7 +133,10 @@ class MoEDPOConfig(AlgorithmConfig):
             objective: ``"em"`` (explicit E/M steps) or ``"marginal"`` (direct ``-log sum w sigma(Delta)``).
             gate: ``"moe"`` (MLP on the context) or ``"mix"`` (input-independent weights).
             initial_weights: the gate's start (e.g. SIP's weights); default uniform.
-            gate_init: a torch state_dict of the MoE gate to start from instead.
+            gate_init: the MoE gate to start from instead: an ``rlexec sip`` run folder (its gate, taken
+                over exactly, architecture included, so ``gate_hidden`` is then ignored; the preference set
+                must come from ``rlexec preferences`` of this rlexec, whose context features are the SIP
+                gate's) or a torch state_dict file of a gate of ``gate_hidden``.
             expert_lr, gate_lr: Adam learning rates (spec 1.5: 1e-4, 1e-3).
             mix_rate: rho of Mix-DPO's ``w <- (1 - rho) w + rho mean q`` (spec 1.5: 0.05).
             gate_entropy_coeff, load_balance_coeff: optional regularisers (spec 1.5 suggests 1e-3, 1e-2).
@@ -190,6 +193,8 @@ class MoEDPOConfig(AlgorithmConfig):
             raise ConfigError(f"training.experts: {len(self.experts)} folders for {len(names)} experts {names}")
         if self.initial_weights is not None and len(self.initial_weights) != len(names):
             raise ConfigError(f"training.initial_weights: {len(self.initial_weights)} weights for {len(names)} experts")
+        if self.gate == "moe" and self.gate_init and Path(self.gate_init).is_dir():
+            sip_gate_network(self.gate_init, list(meta.get("context_names") or []), names)  # fail here, not on a Learner
         if self.observation_space is None:
             self.observation_space = gym.spaces.Box(-np.inf, np.inf, (int(meta["obs_dim"]),), np.float32)
         if self.action_space is None:
@@ -229,6 +234,7 @@ class MoEDPOConfig(AlgorithmConfig):
             "expert_names": self.resolved_expert_names() if self.preferences else list(self.expert_names or []),
             "expert_paths": list(self.experts) if self.experts else None, "expert_hidden": list(self.expert_hidden),
             "gate": self.gate, "context_dim": int(meta.get("context_dim") or 0), "gate_hidden": list(self.gate_hidden),
+            "context_names": list(meta.get("context_names") or []),
             "initial_weights": list(self.initial_weights) if self.initial_weights else None,
             "gate_init": self.gate_init, "hard_gating": bool(self.hard_gating),
         }

@@ -9,8 +9,12 @@
   (input-independent weights, a buffer the learner updates in closed form);
 * ``initial_weights``: the gate's starting weights (e.g. SIP's); the MoE gate starts as the bias-only
   softmax ``log w`` (last layer's weights zero), so ``w(x) = initial_weights`` for every x;
-* ``gate_init``: optional path to a torch ``state_dict`` of a gate of the same shape (replaces the above);
-* ``context_dim``; ``hard_gating`` (inference follows ``argmax_k w_k(x)`` alone).
+* ``gate_init``: optional, replaces the above: an ``rlexec sip`` run folder (or its ``gate/`` folder),
+  whose gate is taken over exactly (:func:`sip_gate_network`: its architecture, and its feature
+  standardisation folded into the first layer), or a torch ``state_dict`` file of a gate of this shape;
+* ``context_dim``, ``context_names`` (the preference set's feature names, from
+  :func:`rlexec.algorithms.sip.gate.context_names`); ``hard_gating`` (inference follows
+  ``argmax_k w_k(x)`` alone).
 
 Inference (:meth:`MoEDPOModule.mixture_log_probs`): ``pi(a|s, x) = sum_k w_k(x) pi_k(a|s)``. The
 context travels in the batch column :data:`CONTEXT`; without it the module uses ``average_weights``,
@@ -21,6 +25,7 @@ RLlib's EnvRunners). :class:`MixturePolicy` binds one episode's context for the 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -97,7 +102,9 @@ class MoEDPOModule(TorchRLModule):
             with torch.no_grad():  # bias-only start: w(x) = initial_weights for every x (spec 1.5, "init from SIP")
                 self.gate[-1].weight.zero_()
                 self.gate[-1].bias.copy_(log_weights)
-            if config.get("gate_init"):
+            if config.get("gate_init") and Path(config["gate_init"]).is_dir():
+                self.gate = sip_gate_network(config["gate_init"], list(config.get("context_names") or []), names)
+            elif config.get("gate_init"):
                 self.gate.load_state_dict(torch.load(config["gate_init"], map_location="cpu", weights_only=True))
         elif self.gate_kind == "mix":
             self.register_buffer("mix_log_weights", log_weights.clone())
@@ -169,6 +176,37 @@ class MoEDPOModule(TorchRLModule):
             LOGP_REJECTED: self.trajectory_log_probs(batch[REJECTED_OBS], batch[REJECTED_ACTIONS], batch[REJECTED_MASK]),
             LOG_GATE: self.log_gate(batch.get(CONTEXT), batch_size),
         }
+
+
+def sip_gate_network(folder: str | Path, context_names: Sequence[str], expert_names: Sequence[str]) -> nn.Sequential:
+    """An ``rlexec sip`` run's gate (``folder``: the run or its ``gate/``) as this module's gate network.
+
+    The SIP gate standardises its input, ``net((x - mean) / std)``; folding that into the first layer
+    (``W' = W / std``, ``b' = b - W (mean / std)``) gives a plain MLP with the same logits on raw x. Its
+    columns are matched to ``context_names`` by name; a SIP feature the preference set lacks (e.g. the
+    one-hot of a regime it has no pairs for) is taken as 0, which the bias absorbs.
+    """
+    from rlexec.algorithms.sip.gate import Gate
+
+    folder = Path(folder)
+    gate = Gate.load(folder / "gate" if (folder / "gate").is_dir() else folder)
+    if list(gate.expert_names) != list(expert_names):
+        raise ConfigError(f"gate_init {folder}: the SIP gate's experts {gate.expert_names} are not this run's "
+                          f"{list(expert_names)} (same names, same order)")
+    missing = [n for n in context_names if n not in gate.feature_names]
+    if not context_names or missing:
+        raise ConfigError(f"gate_init {folder}: the preference set's context features {missing or '(none recorded)'} "
+                          f"are not the SIP gate's {gate.feature_names}; build the preferences with this rlexec")
+    network = _mlp([len(context_names), *gate.hidden_sizes, len(expert_names)])
+    with torch.no_grad():
+        network.load_state_dict({k: v.clone() for k, v in gate.net.state_dict().items() if not k.startswith("0.")},
+                                strict=False)
+        first = gate.net[0]
+        scaled = first.weight / gate.feature_std  # (H, D_sip)
+        columns = [gate.feature_names.index(n) for n in context_names]
+        network[0].weight.copy_(scaled[:, columns])
+        network[0].bias.copy_(first.bias - scaled @ gate.feature_mean)
+    return network
 
 
 def _frozen(network: nn.Module) -> nn.Module:

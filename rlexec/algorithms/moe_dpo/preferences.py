@@ -390,7 +390,8 @@ def synthetic_preferences(*, num_contexts: int = 64, num_experts: int = 3, num_a
 
 
 # ---- from the trajectory store of `rlexec regimes --store` -----------------------------------------------
-def groups_from_store(store, *, advantage_metric: str = "arrival_advantage_bps") -> tuple[list[list[Trajectory]], list[str]]:
+def groups_from_store(store, *, advantage_metric: str = "arrival_advantage_bps",
+                      regimes: Sequence[str] | None = None) -> tuple[list[list[Trajectory]], list[str]]:
     """The store's contexts (regime, seed) as groups of :class:`Trajectory`, and the context feature names.
 
     ``store``: a :class:`rlexec.evaluation.trajectory_store.TrajectoryStore`. A is ``advantage_metric``
@@ -399,32 +400,38 @@ def groups_from_store(store, *, advantage_metric: str = "arrival_advantage_bps")
     reference cache ``ref_logp`` is the store's ``logp_<expert>`` columns summed over the steps, in
     ``store.experts`` order (the references are the exported experts the store scored with).
 
-    Gate input x, all known at the window start [DEFAULT]: the regime one-hot, the side (+1 sell, -1
-    buy), the window start in hours and its length in hours, and the first observation (the state
-    before any action: the same for every policy of a context under common random numbers).
+    Gate input x: :func:`rlexec.algorithms.sip.gate.context_features` (the one context function of
+    rlexec, shared with the SIP gate and the ``kind: moe_dpo`` actor) of the first observation (the
+    state before any action: the same for every policy of a context under common random numbers) and
+    the episode's side, quantity and window start. ``regimes`` orders the regime one-hot (default: the
+    store's regimes, sorted); give an ``rlexec sip`` run's regimes to initialise the gate from its gate.
     """
-    regimes = sorted({regime for regime, _ in store.contexts()})
-    groups, names = [], None
+    from rlexec.algorithms.sip.gate import (
+        context_features,
+        context_names,
+        lob_observation_names,
+    )
+
+    stored = sorted({regime for regime, _ in store.contexts()})
+    regimes = list(regimes) if regimes is not None else stored
+    unknown = [r for r in stored if r not in regimes]
+    if unknown:
+        raise ConfigError(f"preferences: the store's regimes {unknown} are not in the gate's regimes {regimes}")
+    groups = []
     for (regime, seed), by_policy in sorted(store.by_context().items()):
         group = []
         for policy in sorted(by_policy):
             t = by_policy[policy]
             outcome = t.outcome
-            for field_name in (advantage_metric, "fill_rate", "window_start_s", "window_end_s", "side"):
+            for field_name in (advantage_metric, "fill_rate", "window_start_s", "window_end_s", "side", "quantity"):
                 if outcome.get(field_name) is None:
                     raise DataFileError("episodes.parquet", f"context ({regime}, {seed}), policy {policy}: missing",
                                         field=field_name)
             start, end = float(outcome["window_start_s"]), float(outcome["window_end_s"])
-            first_obs = np.asarray(t.observations[0], dtype=np.float32)
-            context = np.concatenate([
-                np.asarray([regime == r for r in regimes], dtype=np.float32),
-                np.asarray([1.0 if outcome["side"] == "sell" else -1.0, start / 3600.0, (end - start) / 3600.0],
-                           dtype=np.float32),
-                first_obs,
-            ])
-            if names is None:
-                names = ([f"regime={r}" for r in regimes] + ["side", "window_start_h", "window_h"]
-                         + [f"obs0_{i}" for i in range(len(first_obs))])
+            first_obs = np.asarray(t.observations[:1], dtype=np.float64)
+            identity = {"side": [outcome["side"]], "quantity": [outcome["quantity"]], "window_start_s": [start]}
+            context = context_features(first_obs, lob_observation_names(first_obs.shape[1]), identity, regime,
+                                       regimes)[0].astype(np.float32)
             t_done = outcome.get("t_done_s")
             group.append(Trajectory(
                 context_id=f"{regime}/{seed}", regime=regime, policy=policy, context=context,
@@ -433,17 +440,19 @@ def groups_from_store(store, *, advantage_metric: str = "arrival_advantage_bps")
                 t_done=math.nan if t_done is None else float(t_done), horizon=end - start,
                 ref_logp=np.asarray([t.log_prob(e) for e in store.experts], dtype=np.float64)))
         groups.append(group)
-    return groups, names or []
+    return groups, context_names(regimes)
 
 
 def preferences_from_store(store_folder: str | os.PathLike, rule: LabelRule, *, seed: int = 0,
-                           advantage_metric: str = "arrival_advantage_bps") -> PreferenceSet:
-    """Label every context of a trajectory store by ``rule`` (the noisy labeller draws from ``seed``)."""
+                           advantage_metric: str = "arrival_advantage_bps",
+                           regimes: Sequence[str] | None = None) -> PreferenceSet:
+    """Label every context of a trajectory store by ``rule`` (the noisy labeller draws from ``seed``);
+    ``regimes`` orders the gate's regime one-hot (:func:`groups_from_store`)."""
     from rlexec.evaluation.trajectory_store import TrajectoryStore
 
     store = TrajectoryStore.read(store_folder)
     if not store.experts:
         raise ConfigError(f"{store_folder}: the store scored no experts (run `rlexec regimes --store` with experts)")
-    groups, context_names = groups_from_store(store, advantage_metric=advantage_metric)
+    groups, context_names = groups_from_store(store, advantage_metric=advantage_metric, regimes=regimes)
     return build_preferences(groups, rule, expert_names=store.experts, context_names=context_names,
                              rng=np.random.default_rng(seed))

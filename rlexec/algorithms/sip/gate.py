@@ -17,6 +17,13 @@ the first observation of each episode (``spread_bps``, ``imbalance_1``, ``imbala
 deviation ``recent_vol_bps``), the order's side, ``log(quantity)``, the window's start time of day
 (hours after 09:30), and a one-hot of the regime. :func:`context_features` builds them from a
 :class:`~rlexec.evaluation.episodes.LOBEpisodes`-like reset and identity table.
+
+This is rlexec's one context-feature function: the SIP gate, the MoE-DPO preference sets
+(:func:`rlexec.algorithms.moe_dpo.preferences.groups_from_store`) and the ``kind: moe_dpo`` actor all
+call it, so a SIP gate can initialise the MoE-DPO gate and the trained gate sees at evaluation the
+features it was trained on. Named features of the observation (rather than the whole raw first
+observation) keep the inputs that vary across episodes at the window start; ``holdings_pct`` and
+``time_pct`` are the same for every episode there.
 """
 
 from __future__ import annotations
@@ -45,6 +52,19 @@ CONTEXT_FEATURES = ("time_of_day_h", "side", "log_quantity", "recent_vol_bps", *
 def context_names(regimes: Sequence[str]) -> list[str]:
     """The gate's input names: :data:`CONTEXT_FEATURES`, then ``regime_<name>`` one-hots."""
     return [*CONTEXT_FEATURES, *(f"regime_{r}" for r in regimes)]
+
+
+def lob_observation_names(obs_dim: int) -> list[str]:
+    """The LOB env's observation names for an observation of ``obs_dim`` entries (placement or shared
+    action space; the two layouts differ in length), for callers that hold observations but no env."""
+    from rlexec.envs.lob_env import SHARED_OBSERVATION_NAMES
+    from rlexec.envs.lob_interpreters import OBSERVATION_NAMES
+
+    for names in (OBSERVATION_NAMES, SHARED_OBSERVATION_NAMES):
+        if len(names) == obs_dim:
+            return list(names)
+    raise ConfigError(f"gate context: an observation of {obs_dim} entries is not the LOB env's "
+                      f"({len(OBSERVATION_NAMES)} or {len(SHARED_OBSERVATION_NAMES)} entries)")
 
 
 def context_features(first_observations: np.ndarray, observation_names: Sequence[str], identity: dict[str, Any],

@@ -15,8 +15,10 @@ from rlexec.algorithms.moe_dpo.preferences import (
     preferences_from_store,
     read_preferences,
 )
+from rlexec.algorithms.sip.gate import context_names
 from rlexec.cli import preferences as preferences_cli
 from rlexec.cli.main import main
+from rlexec.envs.lob_interpreters import OBSERVATION_NAMES
 from rlexec.evaluation.trajectory_store import (
     EPISODES_FILE,
     FORMAT,
@@ -33,11 +35,15 @@ OUTCOMES = {"fast": {"arrival_advantage_bps": -1.0, "fill_rate": 1.0, "t_done_s"
 def _store(folder):
     folder.mkdir()
     rows = [(policy, step) for policy in OUTCOMES for step in range(2)]
-    observations = [[float(step), 1.0] for _, step in rows]  # first observation [0, 1] in both
+    # the LOB env's (placement) observation: spread 2 bp, imbalance_1 0.5, mid returns 1, -1, 0 ... at step 0
+    first = np.zeros(len(OBSERVATION_NAMES))
+    first[[OBSERVATION_NAMES.index(n) for n in ("spread_bps", "imbalance_1", "mid_return_2_bps", "mid_return_1_bps")]] = \
+        [2.0, 0.5, 1.0, -1.0]
+    observations = [first + step for _, step in rows]  # the same first observation in both
     steps = pa.table({
         "regime": ["baseline"] * 4, "policy": [p for p, _ in rows], "episode": [0] * 4, "seed": [7] * 4,
         "step": [s for _, s in rows],
-        "observation": pa.FixedSizeListArray.from_arrays(pa.array(np.ravel(observations), pa.float32()), 2),
+        "observation": pa.FixedSizeListArray.from_arrays(pa.array(np.ravel(observations), pa.float32()), len(OBSERVATION_NAMES)),
         "action": [1, 2, 0, 0], "logp_twap": [-1.0, -2.0, -0.5, -0.5], "logp_vwap": [-3.0, -1.0, -1.0, -2.0],
     })
     episodes = pa.table({
@@ -61,8 +67,10 @@ def test_store_contexts_become_labelled_pairs_with_the_reference_cache(tmp_path)
     fast = quality.trajectories[rejected]
     assert fast.ref_logp.tolist() == [-3.0, -4.0]  # sum of the store's logp_<expert> over the steps
     assert fast.horizon == 600.0 and fast.t_done == 300.0
-    # x: regime one-hot, side, window start (h), window length (h), first observation
-    np.testing.assert_allclose(fast.context, [1.0, 1.0, 10.0, 600 / 3600, 0.0, 1.0], rtol=1e-6)
+    # x = rlexec.algorithms.sip.gate.context_features: hours after 09:30, side (+1 sell), log Q, std of the
+    # 9 mid returns (1, -1 and seven 0: sqrt(2/9 - 0)), spread, imbalance_1, imbalance_5, regime one-hot
+    assert quality.context_names == context_names(["baseline"])
+    np.testing.assert_allclose(fast.context, [0.5, 1.0, np.log(1000.0), np.sqrt(2 / 9), 2.0, 0.5, 0.0, 1.0], rtol=1e-6)
     speed = preferences_from_store(store, LabelRule(criterion="speed"))
     # U_s: fast -0.5 - 1e-4, slow -1 + 2e-4: the faster one wins on speed
     assert speed.trajectories[speed.chosen[0]].policy == "fast"
