@@ -7,5 +7,5 @@ from rlexec.envs.portfolio_env import PortfolioEnv
 
 __all__ = [
     "BarExecutionEnv", "BatchExecutionEngine", "ExecState", "ExecutionConfig", "FillModel",
-    "OrderBatch", "RewardConfig", "prepare_orders",
+    "OrderBatch", "PortfolioEnv", "RewardConfig", "prepare_orders",
 ]

@@ -12,7 +12,7 @@ import pytest
 from rlexec.errors import DataFileError
 from rlexec.llmoe.data import (
     NO_NEWS, align_texts, build_ticker_data, chronological_split, close_time, load_headlines, load_prices,
-    load_stocknet_tweets, load_ticker)
+    load_stocknet_tweets)
 
 # Thu 2014-11-27 Thanksgiving (closed), Fri 11-28 early close 13:00 ET; Mon 12-01; Tue 12-02
 SESSIONS = np.array(["2014-11-26", "2014-11-28", "2014-12-01", "2014-12-02"], dtype="datetime64[D]")

@@ -115,7 +115,6 @@ def test_the_study_compares_every_method_on_the_same_test_orders(tmp_path, monke
     from rlexec.data.splits import DataSplit
     from rlexec.logicq import study as study_module
     from rlexec.logicq.search import BEST_FILE
-    from rlexec.logicq.sketch import ensemble_holes
 
     study = study_module.ExecutionStudy(
         name="t", policies=("a", "b", "c"), split={"preset": "sample"},
