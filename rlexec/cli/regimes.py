@@ -97,4 +97,5 @@ def _plots(results, summary, config, out_dir: Path) -> None:
         label), out_dir / "slippage.png")
     weights = {r.regime: r.weights for r in results if r.weights}
     if weights:
-        plots.save_figure(plots.mixture_weights_figure(weights, label), out_dir / "mixture_weights.png")
+        # the weights come from each mixture's own updates (SIP: its fitting episodes), not from this run's seeds
+        plots.save_figure(plots.mixture_weights_figure(weights), out_dir / "mixture_weights.png")

@@ -276,5 +276,6 @@ def mixture_weights_figure(weights: dict[str, dict[str, dict[str, np.ndarray]]],
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, frameon=True, framealpha=0.9)
     _titles(fig, "Mixture weights over episodes, per regime", data_label,
-            "Each line: one expert's weight in the mixture after each episode (weights sum to 1).")
+            "Each line: one expert's weight after each of the mixture's own updating episodes (for SIP, its fitting "
+            "episodes, not the evaluation's); weights sum to 1.")
     return fig
