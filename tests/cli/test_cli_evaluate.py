@@ -149,7 +149,7 @@ def test_bad_row_in_order_file_names_file_and_line(tmp_path, capsys):
 def test_unknown_split_names_the_flag(tmp_path, capsys):
     assert main(["evaluate", "--split", "nosuch", "--out", str(tmp_path)]) == 2
     line = _one_error_line(capsys)
-    assert line == "rlexec: error: --split: unknown preset 'nosuch'; choose from ['sample', 'us_equity_1min']"
+    assert line == "rlexec: error: --split: unknown preset 'nosuch'; choose from ['sample', 'spy_2011', 'us_equity_1min']"
 
 
 def test_unknown_strategy(tmp_path, capsys):
