@@ -155,25 +155,18 @@ class TabularQConfig(AlgorithmConfig):
             expert_greedy_mass, expert_size_concentration: the shared-action export (issue 9).
         """
         super().training(**kwargs)
-        for name, value in (("alpha", alpha), ("alpha_decay", alpha_decay), ("alpha_final", alpha_final),
-                            ("epsilon", epsilon), ("epsilon_decay", epsilon_decay),
-                            ("epsilon_final", epsilon_final)):
+        for name, value, cast in (
+                ("alpha", alpha, float), ("alpha_decay", alpha_decay, float), ("alpha_final", alpha_final, float),
+                ("epsilon", epsilon, float), ("epsilon_decay", epsilon_decay, float),
+                ("epsilon_final", epsilon_final, float), ("epsilon_decay_unit", epsilon_decay_unit, str),
+                ("expert_greedy_mass", expert_greedy_mass, float),
+                ("expert_size_concentration", expert_size_concentration, float),
+                ("expert_temperature", expert_temperature, float), ("expert_episodes", expert_episodes, int),
+                ("expert_epochs", expert_epochs, int)):
             if value is not NotProvided:
-                setattr(self, name, float(value))
+                setattr(self, name, cast(value))
         if binning is not NotProvided:
             self.binning = binning
-        if epsilon_decay_unit is not NotProvided:
-            self.epsilon_decay_unit = str(epsilon_decay_unit)
-        if expert_greedy_mass is not NotProvided:
-            self.expert_greedy_mass = float(expert_greedy_mass)
-        if expert_size_concentration is not NotProvided:
-            self.expert_size_concentration = float(expert_size_concentration)
-        if expert_temperature is not NotProvided:
-            self.expert_temperature = float(expert_temperature)
-        if expert_episodes is not NotProvided:
-            self.expert_episodes = int(expert_episodes)
-        if expert_epochs is not NotProvided:
-            self.expert_epochs = int(expert_epochs)
         return self
 
     @override(AlgorithmConfig)
