@@ -72,6 +72,14 @@ def greedy_actions(model: Any, observations: np.ndarray) -> np.ndarray:
     return action_logits(model, observations).argmax(-1).numpy()
 
 
+def draw_categories(probabilities: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
+    """(N,) inverse-CDF draw of one category per row of ``probabilities`` (N, A) from ``uniforms`` (N,); one
+    uniform per row, so a stream depends only on its seed and the row count (rounding can leave the last
+    cumulative sum just below 1: the last category then takes the remainder)."""
+    cumulative = np.cumsum(probabilities, axis=1)
+    return np.minimum((cumulative < np.asarray(uniforms)[:, None]).sum(axis=1), probabilities.shape[1] - 1)
+
+
 class GreedyActor:
     def __init__(self, model: Any, name: str = "greedy"):
         self.model, self.name = model, name
@@ -94,9 +102,7 @@ class SampledActor:
 
     def actions(self, observations: np.ndarray) -> np.ndarray:
         probs = self.probabilities(observations).astype(np.float64)
-        # Inverse-CDF draw, one uniform per row: the stream depends only on the seed and the row count.
-        u = self.rng.random(len(probs))[:, None]
-        return np.minimum((np.cumsum(probs, axis=1) < u).sum(axis=1), probs.shape[1] - 1)
+        return draw_categories(probs, self.rng.random(len(probs)))
 
 
 class ExpectedFractionActor:

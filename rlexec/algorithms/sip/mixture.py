@@ -29,6 +29,7 @@ import numpy as np
 
 from rlexec.envs.lob_interpreters import HOLD, LIMIT, MARKET, decode_shared_action, shared_action, size_bucket
 from rlexec.errors import ConfigError
+from rlexec.policies.actors import draw_categories
 
 PLACEMENT_VOTES = (MARKET, LIMIT, HOLD)  # the order also breaks exact ties
 
@@ -41,11 +42,6 @@ def _check_mixture(weights, experts: Sequence[Any], who: str) -> np.ndarray:
     if np.any(w < 0) or not np.all(np.isfinite(w)) or abs(w.sum() - 1.0) > 1e-6:
         raise ConfigError(f"{who}: weights must be a probability vector, got {w.tolist()}")
     return w
-
-
-def _draw(probabilities: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
-    """Inverse-CDF draw of one category per row (rounding can leave the last cumsum just below 1)."""
-    return np.minimum((np.cumsum(probabilities, axis=1) < uniforms[:, None]).sum(axis=1), probabilities.shape[1] - 1)
 
 
 def expert_probabilities(experts: Sequence[Any], observations: np.ndarray) -> np.ndarray:
@@ -95,7 +91,8 @@ class EpisodeDrawMixture:
         """(rows,) the expert each episode row follows: a function of ``(seed, row)`` only."""
         if rows not in self._assignments:  # asked at every step: draw once per batch size
             uniforms = np.array([np.random.default_rng([self.seed, 0, i]).random() for i in range(rows)])
-            self._assignments[rows] = _draw(np.broadcast_to(self.weights, (rows, self.weights.size)), uniforms)
+            weights = np.broadcast_to(self.weights, (rows, self.weights.size))
+            self._assignments[rows] = draw_categories(weights, uniforms)
         return self._assignments[rows]
 
     def actions(self, observations: np.ndarray) -> np.ndarray:
@@ -110,7 +107,7 @@ class EpisodeDrawMixture:
             if self.within == "greedy":
                 actions[rows] = np.asarray(expert.greedy(observations[rows])).reshape(-1)
             else:
-                actions[rows] = _draw(np.asarray(expert.probabilities(observations[rows]), dtype=np.float64),
+                actions[rows] = draw_categories(np.asarray(expert.probabilities(observations[rows]), dtype=np.float64),
                                       uniforms[rows])
         return actions
 
@@ -132,7 +129,7 @@ class StepMixture:
 
     def actions(self, observations: np.ndarray) -> np.ndarray:
         probs = self.probabilities(observations)
-        return _draw(probs, self.rng.random(len(probs)))
+        return draw_categories(probs, self.rng.random(len(probs)))
 
     def log_probs(self, observations: np.ndarray, actions) -> np.ndarray:
         return mixture_log_probs(self.weights, self.experts, observations, actions)
