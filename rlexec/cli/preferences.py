@@ -28,6 +28,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--temperature", type=float, default=0.0,
                    help="noisy labeller: y+ = i with probability sigma((U_i - U_j) / temperature) (default 0: "
                    "the higher utility always wins)")
+    p.add_argument("--regime", action="append", metavar="NAME",
+                   help="keep only this regime's contexts (repeatable; default every regime of the store): a "
+                   "per-regime set for a run over that regime's experts. The gate's regime one-hot keeps every "
+                   "regime of the store")
     p.add_argument("--seed", type=int, default=0, help="seeds the noisy labeller's draws (default 0)")
     p.set_defaults(func=run)
 
@@ -40,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     )
 
     rule = LabelRule(criterion=args.criterion, margin=args.margin, temperature=args.temperature)
-    preferences = preferences_from_store(args.store, rule, seed=args.seed)
+    preferences = preferences_from_store(args.store, rule, seed=args.seed, only_regimes=args.regime)
     folder = write_preferences(preferences, args.out)
     make_console().print(f"{len(preferences)} {args.criterion} pairs from {len(preferences.trajectories)} trajectories "
                          f"({len(preferences.regimes)} regimes, experts {', '.join(preferences.expert_names)}) -> {folder}")

@@ -391,7 +391,8 @@ def synthetic_preferences(*, num_contexts: int = 64, num_experts: int = 3, num_a
 
 # ---- from the trajectory store of `rlexec regimes --store` -----------------------------------------------
 def groups_from_store(store, *, advantage_metric: str = "arrival_advantage_bps",
-                      regimes: Sequence[str] | None = None) -> tuple[list[list[Trajectory]], list[str]]:
+                      regimes: Sequence[str] | None = None,
+                      only_regimes: Sequence[str] | None = None) -> tuple[list[list[Trajectory]], list[str]]:
     """The store's contexts (regime, seed) as groups of :class:`Trajectory`, and the context feature names.
 
     ``store``: a :class:`rlexec.evaluation.trajectory_store.TrajectoryStore`. A is ``advantage_metric``
@@ -405,6 +406,8 @@ def groups_from_store(store, *, advantage_metric: str = "arrival_advantage_bps",
     state before any action: the same for every policy of a context under common random numbers) and
     the episode's side, quantity and window start. ``regimes`` orders the regime one-hot (default: the
     store's regimes, sorted); give an ``rlexec sip`` run's regimes to initialise the gate from its gate.
+    ``only_regimes`` keeps the contexts of those regimes only (a per-regime preference set, for a run
+    over that regime's own experts); the one-hot keeps every regime of ``regimes``.
     """
     from rlexec.algorithms.sip.gate import (
         context_features,
@@ -417,8 +420,14 @@ def groups_from_store(store, *, advantage_metric: str = "arrival_advantage_bps",
     unknown = [r for r in stored if r not in regimes]
     if unknown:
         raise ConfigError(f"preferences: the store's regimes {unknown} are not in the gate's regimes {regimes}")
+    if only_regimes is not None:
+        missing = [r for r in only_regimes if r not in stored]
+        if missing:
+            raise ConfigError(f"preferences: regimes {missing} are not in the store (it has {stored})")
     groups = []
     for (regime, seed), by_policy in sorted(store.by_context().items()):
+        if only_regimes is not None and regime not in only_regimes:
+            continue
         group = []
         for policy in sorted(by_policy):
             t = by_policy[policy]
@@ -445,14 +454,17 @@ def groups_from_store(store, *, advantage_metric: str = "arrival_advantage_bps",
 
 def preferences_from_store(store_folder: str | os.PathLike, rule: LabelRule, *, seed: int = 0,
                            advantage_metric: str = "arrival_advantage_bps",
-                           regimes: Sequence[str] | None = None) -> PreferenceSet:
+                           regimes: Sequence[str] | None = None,
+                           only_regimes: Sequence[str] | None = None) -> PreferenceSet:
     """Label every context of a trajectory store by ``rule`` (the noisy labeller draws from ``seed``);
-    ``regimes`` orders the gate's regime one-hot (:func:`groups_from_store`)."""
+    ``regimes`` orders the gate's regime one-hot, ``only_regimes`` keeps those regimes' contexts
+    (:func:`groups_from_store`)."""
     from rlexec.evaluation.trajectory_store import TrajectoryStore
 
     store = TrajectoryStore.read(store_folder)
     if not store.experts:
         raise ConfigError(f"{store_folder}: the store scored no experts (run `rlexec regimes --store` with experts)")
-    groups, context_names = groups_from_store(store, advantage_metric=advantage_metric, regimes=regimes)
+    groups, context_names = groups_from_store(store, advantage_metric=advantage_metric, regimes=regimes,
+                                              only_regimes=only_regimes)
     return build_preferences(groups, rule, expert_names=store.experts, context_names=context_names,
                              rng=np.random.default_rng(seed))

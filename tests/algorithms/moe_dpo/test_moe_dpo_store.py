@@ -32,7 +32,8 @@ OUTCOMES = {"fast": {"arrival_advantage_bps": -1.0, "fill_rate": 1.0, "t_done_s"
             "slow": {"arrival_advantage_bps": 2.0, "fill_rate": 1.0, "t_done_s": 600.0}}
 
 
-def _store(folder):
+def _store(folder, regimes=("baseline",)):
+    """The context of each regime (same seed, same trajectories): a store of len(regimes) contexts."""
     folder.mkdir()
     rows = [(policy, step) for policy in OUTCOMES for step in range(2)]
     # the LOB env's (placement) observation: spread 2 bp, imbalance_1 0.5, mid returns 1, -1, 0 ... at step 0
@@ -40,17 +41,19 @@ def _store(folder):
     first[[OBSERVATION_NAMES.index(n) for n in ("spread_bps", "imbalance_1", "mid_return_2_bps", "mid_return_1_bps")]] = \
         [2.0, 0.5, 1.0, -1.0]
     observations = [first + step for _, step in rows]  # the same first observation in both
+    n = len(regimes)
     steps = pa.table({
-        "regime": ["baseline"] * 4, "policy": [p for p, _ in rows], "episode": [0] * 4, "seed": [7] * 4,
-        "step": [s for _, s in rows],
-        "observation": pa.FixedSizeListArray.from_arrays(pa.array(np.ravel(observations), pa.float32()), len(OBSERVATION_NAMES)),
-        "action": [1, 2, 0, 0], "logp_twap": [-1.0, -2.0, -0.5, -0.5], "logp_vwap": [-3.0, -1.0, -1.0, -2.0],
+        "regime": [r for r in regimes for _ in range(4)], "policy": [p for p, _ in rows] * n, "episode": [0] * 4 * n,
+        "seed": [7] * 4 * n, "step": [s for _, s in rows] * n,
+        "observation": pa.FixedSizeListArray.from_arrays(pa.array(np.ravel(observations * n), pa.float32()),
+                                                         len(OBSERVATION_NAMES)),
+        "action": [1, 2, 0, 0] * n, "logp_twap": [-1.0, -2.0, -0.5, -0.5] * n, "logp_vwap": [-3.0, -1.0, -1.0, -2.0] * n,
     })
     episodes = pa.table({
-        "regime": ["baseline"] * 2, "policy": list(OUTCOMES), "episode": [0, 0], "seed": [7, 7],
-        "side": ["sell", "sell"], "quantity": [1000.0] * 2, "window_start_s": [36000.0] * 2,
-        "window_end_s": [36600.0] * 2, "steps": [2, 2],
-        **{k: [OUTCOMES[p][k] for p in OUTCOMES] for k in ("arrival_advantage_bps", "fill_rate", "t_done_s")},
+        "regime": [r for r in regimes for _ in range(2)], "policy": list(OUTCOMES) * n, "episode": [0, 0] * n,
+        "seed": [7, 7] * n, "side": ["sell", "sell"] * n, "quantity": [1000.0] * 2 * n,
+        "window_start_s": [36000.0] * 2 * n, "window_end_s": [36600.0] * 2 * n, "steps": [2, 2] * n,
+        **{k: [OUTCOMES[p][k] for p in OUTCOMES] * n for k in ("arrival_advantage_bps", "fill_rate", "t_done_s")},
     })
     pq.write_table(steps, folder / STEPS_FILE)
     pq.write_table(episodes, folder / EPISODES_FILE)
@@ -108,3 +111,16 @@ def test_train_spec_makes_the_moe_dpo_paths_absolute(tmp_path, monkeypatch):
     assert training["validation_preferences"] == str(tmp_path / "held_out")
     assert training["experts"] == [str(tmp_path / "e0"), str(tmp_path / "e1")]
     assert training["gate_init"] == str(tmp_path / "g.pt")
+
+
+def test_one_regime_s_pairs_keep_every_regime_in_the_gate_input(tmp_path, capsys):
+    store = _store(tmp_path / "store", regimes=("baseline", "open"))
+    assert len(preferences_from_store(store, LabelRule(criterion="quality"))) == 2  # one pair per context
+    only_open = preferences_from_store(store, LabelRule(criterion="quality"), only_regimes=["open"])
+    assert len(only_open) == 1 and {t.regime for t in only_open.trajectories} == {"open"}
+    assert only_open.context_names == context_names(["baseline", "open"])
+    assert only_open.trajectories[0].context[-2:].tolist() == [0.0, 1.0]  # one-hot of open among both
+    assert main(["preferences", str(store), "--out", str(tmp_path / "p"), "--regime", "open"]) == 0
+    assert "1 quality pairs" in capsys.readouterr().out
+    assert main(["preferences", str(store), "--out", str(tmp_path / "q"), "--regime", "bullish"]) == 2
+    assert "bullish" in capsys.readouterr().err
