@@ -63,10 +63,26 @@ TABLE_METRICS: dict[str, tuple[str, str, str]] = {
     "price_advantage_bps": ("PA (bp)", "bp of the window's TWAP price", "+ = better"),
     "fill_rate": ("fill rate", "executed / Q", "1 = all filled"),
     "quality_bps": ("quality U_q (bp)", "bp", "+ = better; charges unfilled shares"),
+    "completion_min": ("completion (min)", "minutes from the window start; unfilled: T (2 - FR)", "- = sooner"),
 }
 # The best single expert of a regime has the highest mean U_q, not the lowest cost: cost counts the
 # filled shares only, so a policy that leaves the order unfilled would otherwise look cheapest.
 RANKING_METRIC = "quality_bps"
+
+
+def completion_minutes(fill_curve: np.ndarray, curve_minutes: np.ndarray) -> np.ndarray:
+    """Minutes from the window start to the first decision after which the whole order is filled.
+
+    An order never completed counts ``T (2 - FR)`` (T = the last curve minute, the window's length), the
+    speed criterion's ``t_done`` (spec 1.4, rlexec.algorithms.moe_dpo.preferences.LabelRule): later than
+    any completed order, and the later the less it filled."""
+    fill_curve = np.asarray(fill_curve, dtype=np.float64)
+    curve_minutes = np.asarray(curve_minutes, dtype=np.float64)
+    complete = fill_curve >= 1.0 - 1e-12
+    horizon = curve_minutes[-1]
+    first = np.argmax(complete, axis=1)
+    final = fill_curve[:, -1]
+    return np.where(complete.any(axis=1), curve_minutes[first], horizon * (2.0 - final))
 
 
 def quality_bps(metrics: Mapping[str, np.ndarray], unfilled_penalty_bps: float) -> np.ndarray:
@@ -426,8 +442,9 @@ def run_regime(config: RegimesConfig, regime: str, *, record: bool = False,
             models = {n: models[n] for n in logp_policies}
         recorders = {spec.name: TrajectoryRecorder(models) for spec, _ in built}
     evaluation = evaluate_runs(runs, recorders=recorders)
-    for spec, r in zip(config.policies, evaluation.results):  # U_q next to the registered metrics
+    for spec, r in zip(config.policies, evaluation.results):  # U_q and completion next to the registered metrics
         r.metrics["quality_bps"] = quality_bps(r.metrics, config.env_config(regime, spec).unfilled_penalty_bps)
+        r.metrics["completion_min"] = completion_minutes(r.fill_curve, evaluation.curve_minutes)
     weights = {spec.name: {k: np.asarray(v, dtype=np.float64) for k, v in actor.mixture_weights().items()}
                for spec, actor in built if callable(getattr(actor, "mixture_weights", None))}
     return RegimeResult(regime, evaluation, weights, {name: r.to_table() for name, r in recorders.items()})

@@ -96,7 +96,9 @@ def test_table_cells_are_the_episodes_metrics_by_hand(tiny):
         for policy in ("twap_market", "twap_limit"):
             steps = _steps(result, policy)
             by_hand = {m: [] for m in ("profit_usd", "execution_cost_usd", "implementation_shortfall_bps",
-                                       "fill_rate", "quality_bps")}
+                                       "fill_rate", "quality_bps", "completion_min")}
+            minutes_per_step = config.env_config(result.regime).decision_interval_s / 60.0
+            horizon = (steps.groupby("order").size().max()) * minutes_per_step
             for episode, seed in enumerate(range(config.seed, config.seed + EPISODES)):
                 env.reset(seed=seed)  # the same simulated day: its arrival price, side and Q
                 p0, sigma, quantity = env.arrival_price, env.sigma, env.quantity
@@ -109,6 +111,10 @@ def test_table_cells_are_the_episodes_metrics_by_hand(tiny):
                 by_hand["implementation_shortfall_bps"].append(-advantage)
                 by_hand["fill_rate"].append(fill)
                 by_hand["quality_bps"].append(advantage - 50.0 * (1 - fill))
+                filled_by = np.cumsum(mine.sort_values("step").filled.to_numpy())
+                complete = np.flatnonzero(filled_by >= quantity * (1 - 1e-12))
+                by_hand["completion_min"].append((complete[0] + 1) * minutes_per_step if len(complete)
+                                                 else horizon * (2 - fill))
             for metric, values in by_hand.items():
                 cell = table.loc[(result.regime, policy, metric)]
                 assert cell["n"] == EPISODES
@@ -119,6 +125,12 @@ def test_table_cells_are_the_episodes_metrics_by_hand(tiny):
     cell = table.loc[("midday", "twap_limit", "profit_usd")]
     assert printed.rows[1] == ("twap_limit", printed.rows[1][1], f"{cell['mean']:.2f} ± {cell['se']:.2f}")
     assert "USD per parent order" in printed.title
+
+
+def test_completion_is_the_first_decision_with_the_order_filled_else_later_than_any():
+    curve = np.array([[0.5, 1.0, 1.0], [0.2, 0.4, 0.8], [1.0, 1.0, 1.0], [0.0, 0.0, 0.0]])
+    np.testing.assert_allclose(rt.completion_minutes(curve, np.array([0.5, 1.0, 1.5])),
+                               [1.0, 1.5 * 1.2, 0.5, 3.0])
 
 
 def _fake_result(regime, metrics_by_policy):

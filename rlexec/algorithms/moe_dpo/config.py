@@ -354,8 +354,9 @@ class MoEDPO(Algorithm):
     def setup(self, config: MoEDPOConfig) -> None:
         super().setup(config)
         preferences = read_preferences(self.config.preferences)
-        if preferences.expert_names != self.config.resolved_expert_names() and any(
-                t.ref_logp is not None for t in preferences.trajectories):
+        # a run that scores the trajectories with its own references may name its experts as it likes
+        if not self.config.recompute_reference and preferences.expert_names != self.config.resolved_expert_names() \
+                and any(t.ref_logp is not None for t in preferences.trajectories):
             raise ConfigError(f"training.expert_names {self.config.resolved_expert_names()} differ from the experts "
                               f"whose reference log-probabilities the preference set caches {preferences.expert_names}")
         if not len(preferences):

@@ -53,3 +53,22 @@ def test_a_short_rllib_run_learns_the_best_expert_per_regime(ray_session, synthe
     train(spec.with_overrides({"stop.training_iterations": 7}), out=tmp_path / "runs", resume=run, local=True)
     lines = [json.loads(line) for line in (run / "progress.jsonl").read_text().splitlines()]
     assert lines[-2]["event"] == "resumed" and lines[-2]["iteration"] == 6 and lines[-1]["iteration"] == 7
+
+
+def test_experts_may_be_renamed_only_when_the_run_scores_its_own_references(ray_session, synthetic_run_inputs, tmp_path):
+    """The cached reference log-probabilities belong to the store's experts, by name; a run that recomputes them
+    with its own frozen experts may call those experts what it likes (e.g. as its SIP gate_init names them)."""
+    import pytest
+
+    from rlexec.errors import ConfigError
+
+    folder, experts, _ = synthetic_run_inputs
+    assert all(t.ref_logp is not None for t in read_preferences(folder).trajectories)
+    training = {"preferences": str(folder), "experts": experts, "expert_names": ["a", "b", "c"], "gate_hidden": [4]}
+    spec = TrainSpec.from_dict({"algorithm": "moe_dpo", "name": "renamed", "seed": 0, "checkpoint_frequency": 0,
+                                "stop": {"training_iterations": 1}, "training": training})
+    with pytest.raises(ConfigError, match=r"expert_names \['a', 'b', 'c'\] differ"):
+        train(spec, out=tmp_path / "runs", local=True)
+    run = train(spec.with_overrides({"training.recompute_reference": True}), out=tmp_path / "runs", local=True)
+    lines = [json.loads(line) for line in (run / "progress.jsonl").read_text().splitlines()]
+    assert "gate_weight/calm/a" in lines[-1] and "logp_chosen/c" in lines[-1]
