@@ -118,7 +118,7 @@ def evaluate_run(run_dir: Path, *, num_orders: int = 2000, order_seed: int = 202
             gap = paired_difference(cost, optimum)
             row[f"{kind}_cost_bps"] = float(cost.mean())
             row[f"{kind}_excess"] = float(cost.mean() / optimum.mean() - 1.0)
-            row[f"{kind}_excess_ci95_bps"] = [float(gap.ci_low), float(gap.ci_high)]
+            row[f"{kind}_excess_ci95_bps"] = [float(gap.low), float(gap.high)]
         out["checkpoints"].append(row)
     scale = execution.reward.scale
     progress = [json.loads(line) for line in (run_dir / "progress.jsonl").read_text().splitlines() if line.strip()]
