@@ -33,7 +33,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -79,7 +79,9 @@ class DataSplit:
     validation_days: tuple[str, ...] = ()
     test_days: tuple[str, ...] = ()
     test_only_symbols: tuple[str, ...] = ()
-    synthetic: dict | None = None  # SyntheticMarketConfig fields + "seed": generated bars instead of ``data``
+    # SyntheticMarketConfig fields + "seed": generated bars instead of ``data``. Left out of the hash (a
+    # mapping has none), so a split stays hashable; equality still compares it.
+    synthetic: dict | None = field(default=None, hash=False)
 
     def __post_init__(self) -> None:
         for name in ("train_days", "validation_days", "test_days"):

@@ -146,6 +146,7 @@ def test_synthetic_split_generates_the_same_market_for_the_same_mapping():
     market = split.market()
     again = DataSplit.from_dict(_env_config()["split"]).market()
     np.testing.assert_array_equal(market.bars, again.bars)
+    assert split == DataSplit.from_dict(_env_config()["split"]) and hash(split) is not None  # still hashable
     other = DataSplit.from_dict(_env_config(seed=12)["split"]).market()
     assert not np.array_equal(market.bars[..., 3], other.bars[..., 3])  # another seed, other prices
     assert {str(d) for _, d in split.sessions(market, "test")} == set(_env_config()["split"]["test_days"])
