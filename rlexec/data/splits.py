@@ -21,6 +21,11 @@ trains on the days up to d_k and tests on d_{k+1} alone, so an evaluation report
 test day, each from a policy that saw only earlier days.
 
 Data under a folder named ``eval`` is refused: it is held out from everything the project fits.
+
+Synthetic data instead of files: ``synthetic: {seed: 7, num_days: 30, volatility: 0.005, ...}`` (the
+fields of :class:`rlexec.data.synthetic.SyntheticMarketConfig`, plus ``seed``) generates the bars in
+memory, the same bars for the same mapping, so a YAML config can train on a market whose optimal
+schedule is known (docs/synthetic_check.md). The split's days are then days of that market.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +79,9 @@ class DataSplit:
     validation_days: tuple[str, ...] = ()
     test_days: tuple[str, ...] = ()
     test_only_symbols: tuple[str, ...] = ()
+    # SyntheticMarketConfig fields + "seed": generated bars instead of ``data``. Left out of the hash (a
+    # mapping has none), so a split stays hashable; equality still compares it.
+    synthetic: dict | None = field(default=None, hash=False)
 
     def __post_init__(self) -> None:
         for name in ("train_days", "validation_days", "test_days"):
@@ -83,6 +91,10 @@ class DataSplit:
         if (parts[0] & parts[1]) or (parts[0] & parts[2]) or (parts[1] & parts[2]):
             raise ConfigError(f"DataSplit: a day appears in more than one part: {self.train_days}, "
                               f"{self.validation_days}, {self.test_days}")
+        if self.synthetic is not None:
+            if self.data:
+                raise ConfigError("DataSplit: give data (bar files) or synthetic (generated bars), not both")
+            _synthetic_market_config(self.synthetic)  # a bad field fails here, naming it
         for path in self.files():
             if "eval" in Path(path).resolve().parts:
                 raise ConfigError(f"DataSplit.data: {path} is under an 'eval' folder, which is held out from training, "
@@ -121,6 +133,8 @@ class DataSplit:
         return out
 
     def market(self) -> MarketData:
+        if self.synthetic is not None:
+            return _synthetic_market(tuple(sorted((k, _hashable(v)) for k, v in self.synthetic.items())))
         return _load_market(tuple(str(p.resolve()) for p in self.files()))
 
     def days(self, part: str) -> tuple[dt.date, ...]:
@@ -135,7 +149,7 @@ class DataSplit:
         days = self.train_days + self.validation_days + self.test_days
         return tuple(
             DataSplit(data=self.data, train_days=fold.train_days, test_days=(fold.test_day,),
-                      test_only_symbols=self.test_only_symbols)
+                      test_only_symbols=self.test_only_symbols, synthetic=self.synthetic)
             for fold in walk_forward_folds(days, min_train_days=min_train_days, max_train_days=max_train_days)
         )
 
@@ -205,6 +219,36 @@ def _load_market(files: tuple[str, ...]) -> MarketData:
     """One parse per process: every env of an EnvRunner shares the same arrays."""
     return MarketData.from_table(read_many(list(files)), source=", ".join(os.path.basename(f) for f in files[:3])
                                  + (" ..." if len(files) > 3 else ""))
+
+
+def _synthetic_market_config(mapping) -> tuple:
+    """(SyntheticMarketConfig, seed) from a ``synthetic`` mapping; errors name the field."""
+    from rlexec.data.synthetic import SyntheticMarketConfig
+
+    if not isinstance(mapping, dict):
+        raise ConfigError(f"DataSplit.synthetic must be a mapping of SyntheticMarketConfig fields, got {mapping!r}")
+    fields = dict(mapping)
+    seed = fields.pop("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ConfigError(f"DataSplit.synthetic.seed must be an integer, got {seed!r}")
+    if "start_date" in fields:
+        fields["start_date"] = _parse_day(fields["start_date"], "synthetic.start_date")
+    if "symbols" in fields:
+        fields["symbols"] = _string_tuple("synthetic.symbols")(fields["symbols"])
+    return config_from_dict(SyntheticMarketConfig, fields), seed
+
+
+def _hashable(value):
+    return tuple(value) if isinstance(value, list) else value
+
+
+@functools.lru_cache(maxsize=4)
+def _synthetic_market(items: tuple) -> MarketData:
+    """One generation per process, like :func:`_load_market`."""
+    from rlexec.data.synthetic import generate_bars
+
+    config, seed = _synthetic_market_config(dict(items))
+    return MarketData.from_table(generate_bars(config, seed), source=f"synthetic (seed {seed})")
 
 
 def _parse_day(text: str, field: str) -> dt.date:

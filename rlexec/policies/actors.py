@@ -43,7 +43,11 @@ def action_logits(model: Any, observations: np.ndarray) -> torch.Tensor:
         if hasattr(model, "forward_inference"):  # an RLlib RLModule
             from ray.rllib.core.columns import Columns
 
-            return model.forward_inference({Columns.OBS: obs})[Columns.ACTION_DIST_INPUTS]
+            out = model.forward_inference({Columns.OBS: obs})
+            if Columns.ACTION_DIST_INPUTS not in out:  # e.g. a Q-network: its inference output is argmax Q
+                raise ConfigError(f"{type(model).__name__} outputs greedy actions only, no action distribution: "
+                                  "act with the greedy actor (--actor greedy)")
+            return out[Columns.ACTION_DIST_INPUTS]
         return model.logits(obs)
 
 

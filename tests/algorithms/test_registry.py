@@ -18,7 +18,7 @@ TINY_PPO = {"algorithm": "ppo", "environment": {"env": "bar"}, "env_runners": {"
 
 
 def test_every_algorithm_folder_registers_itself():
-    assert registry.algorithm_names() == ["moe_dpo", "opd", "ppo", "qlearning"]
+    assert registry.algorithm_names() == ["ddqn", "moe_dpo", "opd", "ppo", "qlearning"]
     assert registry.module_names() == ["opd"]
     assert registry.get_algorithm("qlearning").load_after_training().__name__ == "after_training"
     assert registry.get_algorithm("ppo").load_after_training() is None
@@ -34,7 +34,7 @@ def test_the_training_driver_names_no_algorithm():
 
 
 def test_unknown_algorithm_and_module_name_the_choices():
-    with pytest.raises(ConfigError, match=r"x.yaml: algorithm must be one of \['moe_dpo', 'opd', 'ppo', 'qlearning'\]"):
+    with pytest.raises(ConfigError, match=r"x.yaml: algorithm must be one of \['ddqn', 'moe_dpo', 'opd', 'ppo', 'qlearning'\]"):
         TrainSpec.from_dict({**TINY_PPO, "algorithm": "dqn"}, source="x.yaml")
     with pytest.raises(ConfigError, match=r"rl_module.module must be one of \['default', 'opd'\]"):
         module_spec({"module": "transformer"}, {}, "x.yaml")
