@@ -93,3 +93,15 @@ def test_the_figure_draws_each_policy_per_level_and_needs_two_levels():
     one_level = _per_episode().filter(pa.compute.equal(pa.array(["volatility_ramp"] * 19), _per_episode()["regime"]))
     with pytest.raises(ConfigError, match="at least 2 levels"):
         plots.volatility_levels_figure(one_level)
+
+
+def test_rlexec_figures_volatility_redraws_from_a_run_folder(tmp_path, capsys):
+    import pyarrow.parquet as pq
+
+    from rlexec.cli.main import main
+
+    pq.write_table(_per_episode(), tmp_path / "per_episode.parquet")
+    assert main(["figures", "volatility", str(tmp_path)]) == 0
+    assert (tmp_path / "volatility_levels.png").stat().st_size > 1000
+    assert main(["figures", "volatility", str(tmp_path / "elsewhere")]) == 2
+    assert "per_episode.parquet: missing" in capsys.readouterr().err
