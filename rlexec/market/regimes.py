@@ -19,6 +19,7 @@ trained on a regime (experts, SIP weights, the MoE-DPO gate's regime one-hot) se
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import Callable
 
@@ -115,7 +116,7 @@ def split_regime(name: str) -> tuple[str, float | None]:
         level = float(text)
     except ValueError:
         level = float("nan")
-    if not (level >= 0 and level != float("inf")):
+    if not (level >= 0 and math.isfinite(level)):
         raise ConfigError(f"regime: {name!r}: the level after '{LEVEL_SEPARATOR}' must be a number >= 0, got {text!r}")
     return family, level
 

@@ -37,11 +37,15 @@ LOGP_FIGURE, GATE_FIGURE = "logp_dynamics.png", "gate_by_regime.png"
 
 
 # ---- log-probability dynamics -------------------------------------------------------------------------
-def logp_dynamics(progress: Sequence[dict[str, Any]]) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
+def logp_dynamics(progress: Sequence[dict[str, Any]], experts: Sequence[str] | None = None
+                  ) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
     """``(iterations, experts, chosen, rejected)`` from progress.jsonl lines; ``chosen[i, k]`` is expert k's
-    mean per-step log-probability of the preferred actions at iteration i (NaN where a line lacks it)."""
-    experts = list(dict.fromkeys(key[len(CHOSEN_PREFIX):] for line in progress for key in line
-                                 if key.startswith(CHOSEN_PREFIX)))
+    mean per-step log-probability of the preferred actions at iteration i (NaN where a line lacks it).
+    ``experts``: the order to draw them in (the module's; the lines' own order follows no rule), others after."""
+    logged = list(dict.fromkeys(key[len(CHOSEN_PREFIX):] for line in progress for key in line
+                                if key.startswith(CHOSEN_PREFIX)))
+    first = [e for e in experts or () if e in logged]
+    experts = first + [e for e in logged if e not in first]
     if not experts:
         raise ConfigError("log-probability dynamics: no 'logp_chosen/<expert>' figures in progress.jsonl "
                           "(not a MoE-DPO run, or no iteration finished)")
@@ -53,12 +57,13 @@ def logp_dynamics(progress: Sequence[dict[str, Any]]) -> tuple[np.ndarray, list[
     return iterations, experts, column(CHOSEN_PREFIX), column(REJECTED_PREFIX)
 
 
-def logp_dynamics_figure(progress: Sequence[dict[str, Any]], data_label: str = ""):
+def logp_dynamics_figure(progress: Sequence[dict[str, Any]], data_label: str = "",
+                         experts: Sequence[str] | None = None):
     """One panel per expert: change of the preferred and of the rejected actions' mean per-step
     log-probability since the first iteration (their first values in the legend)."""
     from rlexec.evaluation.plots import _regime_grid, _titles
 
-    iterations, experts, chosen, rejected = logp_dynamics(progress)
+    iterations, experts, chosen, rejected = logp_dynamics(progress, experts)
     fig, axes = _regime_grid(len(experts), width=3.8, height=3.2)
     for ax, (k, expert) in zip(axes, enumerate(experts)):
         for values, label, color in ((chosen[:, k], "preferred", "#55A868"), (rejected[:, k], "rejected", "#C44E52")):
@@ -130,12 +135,13 @@ def training_figures(run_dir: str | os.PathLike) -> dict[str, str]:
     run_dir = require_run_folder(run_dir)
     progress = read_progress(run_dir)
     label = f"run {run_dir.parent.name}/{run_dir.name}, {len(progress)} iterations"
-    written = {"logp_dynamics": str(save_figure(logp_dynamics_figure(progress, label), run_dir / LOGP_FIGURE))}
     config = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
     folder = (config.get("training") or {}).get("preferences")
     if not folder:
         raise ConfigError(f"{run_dir / 'config.yaml'}: training.preferences is not set (not a MoE-DPO run)")
     module = load_moe_dpo_module(run_dir, policy=str(run_dir))
+    written = {"logp_dynamics": str(save_figure(logp_dynamics_figure(progress, label, module.expert_names),
+                                                run_dir / LOGP_FIGURE))}
     regimes, experts, weights, counts = regime_gate_weights(module, read_preferences(folder))
     written["gate_by_regime"] = str(save_figure(
         gate_by_regime_figure(regimes, experts, weights, counts, f"{label}; preference set {folder}"),

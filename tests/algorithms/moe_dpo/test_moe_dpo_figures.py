@@ -113,6 +113,7 @@ def test_logp_dynamics_draw_each_expert_s_change_since_the_first_iteration():
     np.testing.assert_allclose(preferred.get_ydata(), [0.0, 0.5, 0.6])  # rising
     np.testing.assert_allclose(rejected_line.get_ydata(), [0.0, -0.5, -0.7])  # falling
     assert "-3.000" in preferred.get_label()
+    assert moe_plots.logp_dynamics(lines, ["e1", "e0"])[1] == ["e1", "e0"]  # the module's order, when given
     with pytest.raises(ConfigError, match="logp_chosen"):
         moe_plots.logp_dynamics([{"iteration": 1, "episode_return_mean": 0.0}])
 
