@@ -105,3 +105,21 @@ def test_rlexec_figures_volatility_redraws_from_a_run_folder(tmp_path, capsys):
     assert (tmp_path / "volatility_levels.png").stat().st_size > 1000
     assert main(["figures", "volatility", str(tmp_path / "elsewhere")]) == 2
     assert "per_episode.parquet: missing" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # two simulated days per level and their volume calibration: ~45 s of CPU
+def test_rlexec_regimes_over_levels_draws_the_volatility_figure(tmp_path):
+    import pyarrow.parquet as pq
+
+    from rlexec.cli.main import main
+
+    path = tmp_path / "levels.yaml"
+    data = _data(["volatility_ramp@0", "volatility_ramp@2"])
+    data["execution"]["window_start"] = "09:30"  # the first 30 minutes: a short simulated day
+    path.write_text(yaml.safe_dump(data))
+    assert main(["regimes", str(path), "--episodes", "2", "--serial", "--out", str(tmp_path / "runs")]) == 0
+    (run,) = (tmp_path / "runs" / "regimes").iterdir()
+    assert (run / "volatility_levels.png").read_bytes().startswith(b"\x89PNG")
+    per_episode = pq.read_table(run / "per_episode.parquet")
+    assert sorted(set(per_episode["regime"].to_pylist())) == ["volatility_ramp@0", "volatility_ramp@2"]
+    assert per_episode["seed"].to_pylist()[:2] == per_episode["seed"].to_pylist()[2:]  # common seeds across levels
