@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     for table in rt.text_tables(summary, paired, config):
         console.print(_rich(table))
     if not args.no_plots:
-        _plots(results, summary, config, out_dir)
+        _plots(results, summary, per_episode, config, out_dir)
     if args.store:
         from rlexec.evaluation.trajectory_store import write_store
 
@@ -82,8 +82,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plots(results, summary, config, out_dir: Path) -> None:
+def _plots(results, summary, per_episode, config, out_dir: Path) -> None:
     from rlexec.evaluation import plots
+    from rlexec.market.regimes import regime_family
 
     first, last = config.seeds
     label = f"{config.episodes} episodes per regime, seeds {first}..{last}"
@@ -95,6 +96,9 @@ def _plots(results, summary, config, out_dir: Path) -> None:
     plots.save_figure(plots.regime_metric_figure(
         rows, config.regimes, policies, "slippage vs arrival price, bp (+ = worse)", "Slippage per policy and regime",
         label), out_dir / "slippage.png")
+    if sum(regime_family(r) == "volatility_ramp" for r in config.regimes) > 1:  # a sweep of levels
+        plots.save_figure(plots.volatility_levels_figure(per_episode, label),
+                          out_dir / "volatility_levels.png")
     weights = {r.regime: r.weights for r in results if r.weights}
     if weights:
         # the weights come from each mixture's own updates (SIP: its fitting episodes), not from this run's seeds

@@ -19,6 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from rlexec.errors import ConfigError
 from rlexec.evaluation.runner import Evaluation
 from rlexec.provenance import write_atomic
 
@@ -278,4 +279,72 @@ def mixture_weights_figure(weights: dict[str, dict[str, dict[str, np.ndarray]]],
     _titles(fig, "Mixture weights over episodes, per regime", data_label,
             "Each line: one expert's weight after each of the mixture's own updating episodes (for SIP, its fitting "
             "episodes, not the evaluation's); weights sum to 1.")
+    return fig
+
+
+# ---- volatility levels -------------------------------------------------------------------------------
+VOLATILITY_METRICS = {  # metric of per_episode.parquet -> panel label (rlexec.evaluation.regime_table.TABLE_METRICS)
+    "profit_usd": "profit, USD per parent order (+ = gain vs arrival)",
+    "execution_cost_usd": "execution cost, USD per parent order (+ = cost vs arrival)",
+}
+
+
+def volatility_level_means(per_episode, metrics: Sequence[str] = tuple(VOLATILITY_METRICS)
+                           ) -> tuple[list[float], list[str], dict[str, dict[str, np.ndarray]]]:
+    """Mean and SE per (metric, policy, level) from a ``rlexec regimes`` run's per_episode table.
+
+    Only the rows of levelled volatility_ramp regimes count (``volatility_ramp`` itself is level 1).
+    Returns ``(levels, policies, values)`` with ``values[metric][policy]`` of shape (L, 2): mean and
+    standard error (ddof 1) over the level's episodes, NaN where a policy has no episode."""
+    from rlexec.evaluation.stats import mean_se
+    from rlexec.market.regimes import regime_family, regime_level
+
+    regimes = per_episode.column("regime").to_pylist()
+    policies_column = per_episode.column("strategy").to_pylist()
+    levels_of = {r: regime_level(r) for r in set(regimes) if regime_family(r) == "volatility_ramp"}
+    levels = sorted(set(levels_of.values()))
+    if len(levels) < 2:
+        raise ConfigError(f"volatility levels: need at least 2 levels of volatility_ramp (e.g. volatility_ramp@2), "
+                          f"the run has {sorted(levels_of) or 'none'}")
+    policies = list(dict.fromkeys(policies_column))
+    row_level = np.array([levels_of.get(r, np.nan) for r in regimes], dtype=np.float64)
+    row_policy = np.asarray(policies_column, dtype=object)
+    values: dict[str, dict[str, np.ndarray]] = {}
+    for metric in metrics:
+        column = np.asarray(per_episode.column(metric).to_numpy(zero_copy_only=False), dtype=np.float64)
+        values[metric] = {}
+        for policy in policies:
+            cells = []
+            for level in levels:
+                summary = mean_se(column[(row_policy == policy) & (row_level == level)])
+                cells.append((summary.mean, summary.se))
+            values[metric][policy] = np.asarray(cells, dtype=np.float64)
+    return levels, policies, values
+
+
+def volatility_levels_figure(per_episode, data_label: str = "") -> Figure:
+    """Profit and execution cost (mean ± 1 SE) of each policy against the volatility_ramp level."""
+    levels, policies, values = volatility_level_means(per_episode)
+    fig = _new_figure(11.0, 4.8)
+    axes = fig.subplots(1, len(VOLATILITY_METRICS), squeeze=False)[0]
+    styles = many_series_styles(policies)
+    # Policies side by side within a level, so that overlapping whiskers stay readable.
+    spread = 0.25 * (min(np.diff(levels)) if len(levels) > 1 else 1.0)
+    offsets = np.linspace(-spread / 2, spread / 2, len(policies)) if len(policies) > 1 else np.zeros(1)
+    for ax, (metric, label) in zip(axes, VOLATILITY_METRICS.items()):
+        for offset, policy in zip(offsets, policies):
+            cells = values[metric][policy]
+            ax.errorbar(np.asarray(levels) + offset, cells[:, 0], yerr=np.nan_to_num(cells[:, 1]), capsize=2,
+                        color=styles[policy]["color"], ls=styles[policy]["ls"], lw=1.4, marker="o", ms=3,
+                        label=policy)
+        ax.axhline(0, color="0.5", lw=0.8)
+        ax.set_xticks(levels, [f"{level:g}" for level in levels])
+        ax.set_xlabel("volatility_ramp level (close multiplier 1 + 3 x level)", fontsize=8)
+        ax.set_ylabel(label, fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7, frameon=True, framealpha=0.9, ncols=2)
+    _titles(fig, "Profit and execution cost under increasing volatility", data_label,
+            "Points: mean over the level's episodes (the same seeds at every level and for every policy); "
+            "whiskers: ±1 standard error. Level 1 is the volatility_ramp regime; level L ramps volatility and "
+            "shock intensity x1 -> x(1 + 3L) over the day.")
     return fig

@@ -142,7 +142,7 @@ class RegimesConfig:
                   **overrides: Any) -> RegimesConfig:
         """``base_dir``: where relative policy paths are read from (default the working directory, as
         every rlexec path argument; made absolute here, because Ray workers may run elsewhere)."""
-        from rlexec.market.regimes import REGIMES
+        from rlexec.market.regimes import LEVELLED_REGIMES, REGIMES, is_regime
 
         unknown = sorted(set(data) - set(cls.TOP_LEVEL))
         if unknown:
@@ -151,9 +151,10 @@ class RegimesConfig:
         regimes = data.get("regimes")
         if not isinstance(regimes, list) or not regimes or not all(isinstance(r, str) for r in regimes):
             raise ConfigError(f"{source}: 'regimes' must be a non-empty list of regime names ({', '.join(REGIMES)})")
-        bad = [r for r in regimes if r not in REGIMES]
+        bad = [r for r in regimes if not is_regime(r)]
         if bad or len(set(regimes)) != len(regimes):
-            raise ConfigError(f"{source}: regimes: unknown or repeated {bad or regimes}; choose from {list(REGIMES)}")
+            raise ConfigError(f"{source}: regimes: unknown or repeated {bad or regimes}; choose from {list(REGIMES)} "
+                              f"or a level of {list(LEVELLED_REGIMES)} (e.g. volatility_ramp@2)")
         policies = tuple(_policy_spec(entry, i, source) for i, entry in enumerate(data.get("policies") or []))
         if not policies:
             raise ConfigError(f"{source}: 'policies' must be a non-empty list of mappings with 'name' and 'kind'")
@@ -273,7 +274,11 @@ def check_evaluation_seeds(seed: int, episodes: int, *, source: str = "seed") ->
 # ---- policy kinds -------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PolicyContext:
-    """What a policy factory may use: the regime, its env config, the episodes and where paths are read."""
+    """What a policy factory may use: the regime, its env config, the episodes and where paths are read.
+
+    ``regime`` is the regime's family (``volatility_ramp`` for ``volatility_ramp@2``): what a policy
+    was trained on (expert folders, SIP weights, the gate's regime one-hot) serves every level of its
+    regime; the market of the level is ``env_config.regime``."""
 
     regime: str
     env_config: Any  # LOBExecutionConfig of this regime
@@ -398,9 +403,11 @@ class RegimeResult:
 
 def build_policies(config: RegimesConfig, regime: str, kinds: Mapping[str, str | PolicyFactory] | None = None
                    ) -> list[tuple[PolicySpec, Any]]:
+    from rlexec.market.regimes import regime_family
+
     built = []
     for spec in config.policies:
-        context = PolicyContext(regime=regime, env_config=config.env_config(regime, spec), seed=config.seed,
+        context = PolicyContext(regime=regime_family(regime), env_config=config.env_config(regime, spec), seed=config.seed,
                                 episodes=config.episodes, base_dir=Path(config.base_dir))
         try:
             actor = resolve_kind(spec.kind, where=config.source, kinds=kinds)(spec, context)
