@@ -145,6 +145,8 @@ def main() -> None:
     parser.add_argument("--envs", type=int, default=8, help="envs per env runner")
     parser.add_argument("--batch", type=int, default=2048)
     parser.add_argument("--runners", type=int, default=1, help="env runners of the path comparisons")
+    parser.add_argument("--cases", default="all",
+                        help="comma-separated case names to run (default all; the summary ratios need all)")
     parser.add_argument("--torch-threads", type=int, default=1,
                         help="torch threads of the driver, where the learner runs (Ray gives each remote env runner "
                              "one); on a shared machine more than one thread spin-waits for cores others hold")
@@ -167,14 +169,21 @@ def main() -> None:
         for module, name in (("default", "bar_batched"), ("opd", "bar_opd_batched")):
             if runners != args.runners:
                 cases[f"{name}_{runners}_runners"] = dict(env="bar", runners=runners, module=module, batched=True)
+    if args.cases != "all":
+        cases = {name: case for name, case in cases.items() if name in args.cases.split(",")}
     measured = {}
     for name, case in cases.items():
         measured[name] = throughput(**case, **common)
         print(name, measured[name], file=sys.stderr, flush=True)  # progress: the JSON line comes at the end
+    ray.shutdown()
+    if args.cases != "all":  # a partial run: the measured cases only
+        print(json.dumps({"benchmark": "ppo_throughput", "cpus": os.cpu_count(),
+                          "load_average_1min": round(os.getloadavg()[0], 1), "settings": vars(args),
+                          "cases": measured}))
+        return
     for runners in (1, 2):
         for name in ("bar_batched", "bar_opd_batched"):
             measured.setdefault(f"{name}_{runners}_runners", measured[name])
-    ray.shutdown()
     raw_bar, raw_cartpole = raw_env_steps_per_s("bar"), raw_env_steps_per_s("cartpole")
     rate = {name: m["env_steps_per_s"] for name, m in measured.items()}
     per_cpu = {name: m["env_steps_per_cpu_s"] for name, m in measured.items()}
