@@ -1,11 +1,14 @@
-"""PPO env steps per second on the bar env against CartPole in the same run, and 1 -> 2 env runners.
+"""PPO env steps per second on the bar env, default vs batched rollout path, against CartPole and a zero-cost env.
 
 Every case runs RLlib PPO with identical settings (same default MLP 64x64, batch, epochs, env
 runners, envs per runner), so the only difference between ``bar`` and ``cartpole`` is the env and
 its observation size (1,623 vs 4 floats). Throughput = env steps sampled / wall time of whole
-``train()`` iterations (sampling + learning), after warm-up iterations. Target: bar >= 80% of CartPole.
-Also measured: the OPD network on the bar env, the bar env with 1 vs 2 remote env runners, and each
-env's raw loop (random actions) to show what share of a PPO iteration the env itself takes.
+``train()`` iterations (sampling + learning), after warm-up iterations. Cases (all in one run):
+CartPole, the zero-cost env of the bar env's shape, and the bar env through RLlib's default EnvRunner
+and through the batched one (``env_runners.batched: true``), each with RLlib's MLP and with the OPD
+network; the batched path with 1 and 2 remote env runners; the learner update's share of each
+iteration; each env's raw loop (random actions). Targets (issue 11): batched >= 10x default, or the
+learner >= 80% of the iteration; 1 -> 2 runners >= 1.6x. docs/fast_rollouts.md has the results.
 
     python benchmarks/bench_ppo_throughput.py [--iterations 6] [--warmup 2] [--envs 8] [--batch 2048]
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
@@ -53,9 +57,17 @@ class ZeroCostEnv(gym.Env):
 
 
 def throughput(env: str, *, runners: int, envs: int, batch: int, iterations: int, warmup: int,
-               module: str = "default") -> float:
+               module: str = "default", batched: bool = False) -> dict[str, float]:
+    """Env steps per second of whole ``train()`` iterations, and the learner update's share of their wall time.
+
+    ``batched``: sample through rlexec's :class:`~rlexec.training.batched_runner.BatchedBarEnvRunner`
+    (``env_runners.batched: true``) instead of RLlib's default EnvRunner. The learner's share is timed
+    around ``learner_group.update``, the call RLlib's ``learner_update_timer`` wraps: that timer reaches
+    the result dict as an EMA (coefficient 0.01) that still mostly holds the first, warm-up iteration.
+    """
     from ray.rllib.algorithms.ppo import PPOConfig
 
+    from rlexec.training.batched_runner import BatchedBarEnvRunner
     from rlexec.training.spec import module_spec, resolve_env
 
     env_config = {"split": {"preset": "sample"}, "part": "train"} if env == "bar" else {}
@@ -63,21 +75,47 @@ def throughput(env: str, *, runners: int, envs: int, batch: int, iterations: int
     config = (
         PPOConfig()
         .environment(env_class, env_config=env_config)
-        .env_runners(num_env_runners=runners, num_envs_per_env_runner=envs)
+        .env_runners(num_env_runners=runners, num_envs_per_env_runner=envs,
+                     **({"env_runner_cls": BatchedBarEnvRunner} if batched else {}))
         .training(train_batch_size_per_learner=batch, minibatch_size=min(512, batch), num_epochs=5, lr=1e-4)
         .rl_module(rl_module_spec=module_spec({"module": module, "model_config": {"fcnet_hiddens": [64, 64]}
                                                  if module == "default" else {}}, env_config, "bench"))
         .debugging(seed=0)
     )
     algo = config.build_algo()
+    learner = {"wall": 0.0, "cpu": 0.0}
+    update = algo.learner_group.update
+
+    def timed_update(*args, **kwargs):
+        wall, cpu = time.perf_counter(), time.process_time()
+        try:
+            return update(*args, **kwargs)
+        finally:
+            learner["wall"] += time.perf_counter() - wall
+            learner["cpu"] += time.process_time() - cpu
+
+    algo.learner_group.update = timed_update
     try:
         for _ in range(warmup):
             algo.train()
-        t0 = time.perf_counter()
+        learner.update(wall=0.0, cpu=0.0)
+        cpu0, wall0 = _cpu_seconds(algo), time.perf_counter()
         steps = sum(algo.train()["env_runners"]["num_env_steps_sampled"] for _ in range(iterations))
-        return steps / (time.perf_counter() - t0)
+        wall, cpu = time.perf_counter() - wall0, _cpu_seconds(algo) - cpu0
+        return {"env_steps_per_s": round(steps / wall, 1), "learner_share": round(learner["wall"] / wall, 3),
+                "env_steps_per_cpu_s": round(steps / cpu, 1), "learner_cpu_share": round(learner["cpu"] / cpu, 3)}
     finally:
         algo.stop()
+
+
+def _cpu_seconds(algo) -> float:
+    """CPU seconds used so far by the driver (sampling with 0 runners, and the learner) and the remote env runners.
+
+    On a shared machine wall time measures the neighbours' load as much as the code; CPU time does
+    not. Ray's own daemons (raylet, GCS) are not counted.
+    """
+    remote = algo.env_runner_group.foreach_env_runner(lambda _runner: time.process_time(), local_env_runner=False)
+    return time.process_time() + sum(remote)
 
 
 def raw_env_steps_per_s(env: str, steps: int = 20000) -> float:
@@ -106,38 +144,75 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--envs", type=int, default=8, help="envs per env runner")
     parser.add_argument("--batch", type=int, default=2048)
-    parser.add_argument("--runners", type=int, default=1, help="env runners of the bar-vs-CartPole comparison")
+    parser.add_argument("--runners", type=int, default=1, help="env runners of the path comparisons")
+    parser.add_argument("--cases", default="all",
+                        help="comma-separated case names to run (default all; the summary ratios need all)")
+    parser.add_argument("--torch-threads", type=int, default=1,
+                        help="torch threads of the driver, where the learner runs (Ray gives each remote env runner "
+                             "one); on a shared machine more than one thread spin-waits for cores others hold")
     args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(args.torch_threads)
 
     ray.init(address="local", include_dashboard=False, log_to_driver=False)
     common = dict(envs=args.envs, batch=args.batch, iterations=args.iterations, warmup=args.warmup)
-    cartpole = throughput("cartpole", runners=args.runners, **common)
-    bar = throughput("bar", runners=args.runners, **common)
-    zero_cost = throughput("zero_cost", runners=args.runners, **common)
-    bar_opd = throughput("bar", runners=args.runners, module="opd", **common)
-    one = throughput("bar", runners=1, **common) if args.runners != 1 else bar
-    two = throughput("bar", runners=2, **common)
+    cases = {
+        "cartpole": dict(env="cartpole", runners=args.runners),
+        "zero_cost": dict(env="zero_cost", runners=args.runners),
+        "bar": dict(env="bar", runners=args.runners),
+        "bar_batched": dict(env="bar", runners=args.runners, batched=True),
+        "bar_opd": dict(env="bar", runners=args.runners, module="opd"),
+        "bar_opd_batched": dict(env="bar", runners=args.runners, module="opd", batched=True),
+    }
+    for runners in (1, 2):  # the fan-out cases, batched path
+        for module, name in (("default", "bar_batched"), ("opd", "bar_opd_batched")):
+            if runners != args.runners:
+                cases[f"{name}_{runners}_runners"] = dict(env="bar", runners=runners, module=module, batched=True)
+    if args.cases != "all":
+        cases = {name: case for name, case in cases.items() if name in args.cases.split(",")}
+    measured = {}
+    for name, case in cases.items():
+        measured[name] = throughput(**case, **common)
+        print(name, measured[name], file=sys.stderr, flush=True)  # progress: the JSON line comes at the end
     ray.shutdown()
+    if args.cases != "all":  # a partial run: the measured cases only
+        print(json.dumps({"benchmark": "ppo_throughput", "cpus": os.cpu_count(),
+                          "load_average_1min": round(os.getloadavg()[0], 1), "settings": vars(args),
+                          "cases": measured}))
+        return
+    for runners in (1, 2):
+        for name in ("bar_batched", "bar_opd_batched"):
+            measured.setdefault(f"{name}_{runners}_runners", measured[name])
     raw_bar, raw_cartpole = raw_env_steps_per_s("bar"), raw_env_steps_per_s("cartpole")
+    rate = {name: m["env_steps_per_s"] for name, m in measured.items()}
+    per_cpu = {name: m["env_steps_per_cpu_s"] for name, m in measured.items()}
     print(json.dumps({
         "benchmark": "ppo_throughput",
         "cpus": os.cpu_count(),
+        "load_average_1min": round(os.getloadavg()[0], 1),
         "settings": vars(args),
-        "cartpole_env_steps_per_s": round(cartpole, 1),
-        "bar_env_steps_per_s": round(bar, 1),
-        "bar_vs_cartpole": round(bar / cartpole, 3),
-        "target_bar_vs_cartpole": 0.8,
-        "zero_cost_same_shape_env_steps_per_s": round(zero_cost, 1),
-        "zero_cost_same_shape_vs_cartpole": round(zero_cost / cartpole, 3),
-        "bar_vs_zero_cost_same_shape": round(bar / zero_cost, 3),
+        "env_steps_per_s": rate,
+        "learner_share_of_iteration": {name: m["learner_share"] for name, m in measured.items()},
+        "env_steps_per_cpu_s": per_cpu,
+        "learner_share_of_iteration_cpu": {name: m["learner_cpu_share"] for name, m in measured.items()},
+        "batched_vs_default_per_cpu_s": {"mlp": round(per_cpu["bar_batched"] / per_cpu["bar"], 2),
+                                         "opd": round(per_cpu["bar_opd_batched"] / per_cpu["bar_opd"], 2)},
+        "batched_vs_default": {"mlp": round(rate["bar_batched"] / rate["bar"], 2),
+                               "opd": round(rate["bar_opd_batched"] / rate["bar_opd"], 2)},
+        "target_batched_vs_default": 10.0,
+        "target_learner_share": 0.8,
+        "speedup_1_to_2_runners_batched": {
+            "mlp": round(rate["bar_batched_2_runners"] / rate["bar_batched_1_runners"], 3),
+            "opd": round(rate["bar_opd_batched_2_runners"] / rate["bar_opd_batched_1_runners"], 3)},
+        "target_speedup_1_to_2_runners": 1.6,
+        "bar_vs_cartpole": round(rate["bar"] / rate["cartpole"], 3),
+        "bar_batched_vs_cartpole": round(rate["bar_batched"] / rate["cartpole"], 3),
+        "bar_vs_zero_cost_same_shape": round(rate["bar"] / rate["zero_cost"], 3),
         "raw_env_steps_per_s": {"bar": round(raw_bar), "cartpole": round(raw_cartpole)},
-        # share of a PPO iteration's wall time spent inside env.step/reset (the rest is RLlib and torch)
-        "env_share_of_ppo_time": {"bar": round(bar / raw_bar, 3), "cartpole": round(cartpole / raw_cartpole, 3)},
-        "bar_opd_network_env_steps_per_s": round(bar_opd, 1),
-        "bar_opd_network_vs_cartpole": round(bar_opd / cartpole, 3),
-        "bar_1_runner_env_steps_per_s": round(one, 1),
-        "bar_2_runners_env_steps_per_s": round(two, 1),
-        "speedup_1_to_2_runners": round(two / one, 3),
+        # share of a default-path PPO iteration's wall time spent inside env.step/reset (the rest is RLlib and torch)
+        "env_share_of_ppo_time": {"bar": round(rate["bar"] / raw_bar, 3),
+                                  "cartpole": round(rate["cartpole"] / raw_cartpole, 3)},
     }))
 
 

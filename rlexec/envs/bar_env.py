@@ -115,18 +115,33 @@ class BarExecutionEnv(gym.Env):
         return self.engine.state
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
         options = options or {}
         if "order" in options:
+            super().reset(seed=seed)
             batch = prepare_orders(self.market, [options["order"]], self.execution)
         else:
-            if self._pool is None or (seed is not None and self._fixed_orders is None):
-                orders = self.generator.sample(self.market, self.np_random, self.pool_size)
-                self._pool = prepare_orders(self.market, orders, self.execution)
-            index = options.get("order_index", int(self.np_random.integers(len(self._pool))))
-            batch = self._pool.select(np.array([index]))
+            index = self.next_order_index(seed=seed)
+            batch = self._pool.select(np.array([options.get("order_index", index)]))
         state = self.engine.reset(batch)
         return self.observe(state)[0].copy(), self._info(state)
+
+    def next_order_index(self, *, seed: int | None = None) -> int:
+        """The random draws of :meth:`reset` without the episode: reseed (if ``seed``), draw the order
+        pool when reset would, and return the next order's index in :attr:`order_pool`.
+
+        The batched rollout path (rlexec.training.batched_runner) calls this once per episode, so its
+        orders are the ones this env's successive resets would host.
+        """
+        super().reset(seed=seed)
+        if self._pool is None or (seed is not None and self._fixed_orders is None):
+            orders = self.generator.sample(self.market, self.np_random, self.pool_size)
+            self._pool = prepare_orders(self.market, orders, self.execution)
+        return int(self.np_random.integers(len(self._pool)))
+
+    @property
+    def order_pool(self) -> OrderBatch | None:
+        """The prepared orders resets draw from (None until the first reset of a randomly drawn pool)."""
+        return self._pool
 
     def step(self, action):
         fractions = self.interpret_action(action, self.engine.state)

@@ -61,15 +61,27 @@ class OrderBatch:
         return OrderBatch(
             orders=tuple(self.orders[i] for i in index),
             lookback_minutes=self.lookback_minutes,
-            **{
-                name: getattr(self, name)[index]  # fancy indexing copies
-                for name in (
-                    "quantity", "sigma", "window_bars", "price", "volume",
-                    "reference_price", "twap_price", "market_vwap", "horizon_mean_volume", "volume_profile",
-                    "minute_volatility", "volume_scale", "public_features",
-                )
-            },
+            **{name: getattr(self, name)[index] for name in _ORDER_ARRAYS},  # fancy indexing copies
         )
+
+    @staticmethod
+    def concatenate(batches: "list[OrderBatch]") -> "OrderBatch":
+        """The orders of ``batches`` in one batch, in the given order (e.g. several envs' draws stepped at once)."""
+        lookback = {b.lookback_minutes for b in batches}
+        if len(lookback) != 1:
+            raise ValueError(f"cannot concatenate order batches with different lookback_minutes {sorted(lookback)}")
+        return OrderBatch(
+            orders=tuple(order for b in batches for order in b.orders),
+            lookback_minutes=lookback.pop(),
+            **{name: np.concatenate([getattr(b, name) for b in batches]) for name in _ORDER_ARRAYS},
+        )
+
+
+_ORDER_ARRAYS = (  # OrderBatch's per-order arrays, indexed [order, ...]
+    "quantity", "sigma", "window_bars", "price", "volume",
+    "reference_price", "twap_price", "market_vwap", "horizon_mean_volume", "volume_profile",
+    "minute_volatility", "volume_scale", "public_features",
+)
 
 
 def _minute_price(bars: np.ndarray, price_field: str) -> np.ndarray:

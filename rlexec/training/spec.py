@@ -10,12 +10,16 @@ keyword arguments, so RLlib's own documentation is the reference for every key::
     checkpoint_frequency: 10               # iterations between checkpoints (0: only at the end)
     keep_checkpoints: 3
     environment: {env: bar, env_config: {...}}     # env: bar | lob | portfolio | "package.module:Class"
-    env_runners: {num_env_runners: 2, num_envs_per_env_runner: 8}
+    env_runners: {num_env_runners: 2, num_envs_per_env_runner: 8}  # + batched: true (bar env, see below)
     training: {lr: 1.0e-4, ...}
     learners: {...}
     rl_module: {module: opd, model_config: {...}}  # module: default (RLlib's MLP) or a registered module
     fault_tolerance: {restart_failed_env_runners: true}
     evaluation: {...}
+
+``env_runners.batched: true`` (rlexec's own key, default false) samples the bar env through
+:class:`rlexec.training.batched_runner.BatchedBarEnvRunner`: every ``sample()`` steps all its orders at
+once in the batch engine and runs the RLModule on the whole batch (docs/fast_rollouts.md).
 
 Unknown sections or keys raise :class:`~rlexec.errors.ConfigError` naming the file and the key.
 Relative paths inside ``env_config`` and ``training.teacher_checkpoint`` are made absolute against
@@ -47,6 +51,7 @@ RLLIB_SECTIONS = ("environment", "env_runners", "training", "learners", "rl_modu
 TOP_LEVEL = ("algorithm", "name", "seed", "stop", "checkpoint_frequency", "keep_checkpoints", *RLLIB_SECTIONS)
 STOP_KEYS = ("training_iterations", "env_steps", "time_s")
 RL_MODULE_KEYS = ("module", "model_config")
+RUNNER_SWITCHES = ("batched",)  # env_runners keys rlexec reads itself; the rest go to config.env_runners()
 PATH_KEYS = ("data", "orders", "replay", "teacher_checkpoint", "preferences", "validation_preferences", "experts", "gate_init")
 
 
@@ -78,6 +83,9 @@ class TrainSpec:
             if not isinstance(value, dict):
                 raise ConfigError(f"{source}: section {name!r} must be a mapping of keyword arguments")
             sections[name] = _absolute_paths(copy.deepcopy(value))
+        batched = sections["env_runners"].get("batched", False)
+        if not isinstance(batched, bool):
+            raise ConfigError(f"{source}: env_runners.batched must be true or false, got {batched!r}")
         stop = data.get("stop") or {"training_iterations": 10}
         if not isinstance(stop, dict) or not stop or set(stop) - set(STOP_KEYS):
             raise ConfigError(f"{source}: stop must map some of {list(STOP_KEYS)} to numbers, got {stop!r}")
@@ -138,6 +146,8 @@ class TrainSpec:
             keys = RL_MODULE_KEYS
         elif section in RLLIB_SECTIONS:
             keys = builder_keys(self.algorithm_entry().load_config_class(), section)
+            if keys is not None and section == "env_runners":
+                keys = (*keys, *RUNNER_SWITCHES)
         else:
             return  # a scalar: the walk in with_overrides reports it
         if keys is not None and rest[0] not in keys:
@@ -174,6 +184,14 @@ def build_algorithm_config(spec: TrainSpec, *, local: bool = False):
     environment["env"] = resolve_env(environment.get("env", "bar"), spec.source)
     env_config = environment.setdefault("env_config", {})
     _call(config, "environment", environment, spec.source)
+
+    if sections["env_runners"].pop("batched", False):
+        from rlexec.envs.bar_env import BarExecutionEnv
+        from rlexec.training.batched_runner import BatchedBarEnvRunner
+
+        if not (isinstance(environment["env"], type) and issubclass(environment["env"], BarExecutionEnv)):
+            raise ConfigError(f"{spec.source}: env_runners.batched: true needs environment.env: bar")
+        sections["env_runners"]["env_runner_cls"] = BatchedBarEnvRunner
 
     rl_module = sections.pop("rl_module")
     if rl_module:

@@ -41,14 +41,25 @@ class TeacherActionConnector(ConnectorV2):
 
     @override(ConnectorV2)
     def __call__(self, *, rl_module, batch: dict[str, Any], episodes, explore=None, shared_data=None, **kwargs):
-        for episode in self.single_agent_episode_iterator(episodes, agents_that_stepped_only=False):
+        episodes = list(self.single_agent_episode_iterator(episodes, agents_that_stepped_only=False))
+        if not episodes:
+            return batch
+        oracle_obs = []
+        for episode in episodes:
             infos = episode.get_infos(slice(0, len(episode)))
             if not all(ORACLE_OBS in info for info in infos):
                 raise ConfigError(f"TeacherActionConnector: an episode's info lacks {ORACLE_OBS!r}; "
                                   "set env_config.teacher_observation: true")
-            oracle_obs = torch.from_numpy(np.stack([info[ORACLE_OBS] for info in infos]).astype(np.float32))
-            with torch.no_grad():
-                logits = self.teacher.forward_inference({Columns.OBS: oracle_obs})[Columns.ACTION_DIST_INPUTS]
-            self.add_n_batch_items(batch, TEACHER_ACTIONS, items_to_add=logits.argmax(-1).numpy(),
+            oracle_obs.extend(info[ORACLE_OBS] for info in infos)
+        # One teacher forward for the whole batch: per-episode forwards of ~9 rows cost more than the update.
+        with torch.no_grad():
+            logits = self.teacher.forward_inference(
+                {Columns.OBS: torch.from_numpy(np.stack(oracle_obs).astype(np.float32, copy=False))}
+            )[Columns.ACTION_DIST_INPUTS]
+        actions = logits.argmax(-1).numpy()
+        start = 0
+        for episode in episodes:
+            self.add_n_batch_items(batch, TEACHER_ACTIONS, items_to_add=actions[start : start + len(episode)],
                                    num_items=len(episode), single_agent_episode=episode)
+            start += len(episode)
         return batch
