@@ -133,3 +133,17 @@ def comparison(summary: dict[str, Any]) -> TextTable:
         f"mean over the same {unit} of (strategy's PA − {base}'s PA), bp, + = better than {base} · "
         "significant: the 95% t-interval excludes 0",
     )
+
+
+def paired(rows: list[dict[str, Any]], title: str) -> TextTable:
+    """Named paired differences (rows of :func:`rlexec.evaluation.study.paired_rows`), one line each."""
+    units = {"price_advantage_bps": "PA (bp)", "reward": "reward"}
+    out = []
+    for r in rows:
+        out.append((f"{r['a'].upper()} − {r['b'].upper()}", units.get(r["metric"], r["metric"]), f"{r['mean']:+.3f}",
+                    f"[{r['low']:+.3f}, {r['high']:+.3f}]", "yes" if r.get("significant") else "no"))
+    return TextTable(
+        title, ("comparison", "metric", "mean", "95% CI", "significant"), tuple(out),
+        "mean over the same orders of (first method's value − second's), + = the first is better (PA in bp; "
+        "reward in the env's unit) · significant: the 95% t-interval excludes 0",
+    )
