@@ -11,6 +11,7 @@ from rlexec.errors import RlexecError
 
 def build_parser() -> argparse.ArgumentParser:
     from rlexec.cli import data, evaluate, llmoe, logicq, preferences, regimes, report, simulate, sip, train, tune
+    from rlexec.cli import walkforward
 
     parser = argparse.ArgumentParser(prog="rlexec", description="Reinforcement learning for optimal trade execution.")
     parser.add_argument("--version", action="version", version=f"rlexec {__version__}")
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     preferences.add_parser(subparsers)
     regimes.add_parser(subparsers)
     sip.add_parser(subparsers)
+    walkforward.add_parser(subparsers)
     return parser
 
 
