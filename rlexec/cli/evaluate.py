@@ -170,11 +170,10 @@ def run(args: argparse.Namespace) -> int:
     return run_lob(args) if args.env == "lob" else run_bar(args)
 
 
-def _check_compare(compare: list[str], runs: list[Run]) -> None:
-    """Refuse a --compare of a name not evaluated before anything runs."""
+def _check_compare(compare: list[str], names: list[str]) -> None:
+    """Refuse a --compare of a name not evaluated before anything runs (the first name is the baseline)."""
     from rlexec.evaluation import study
 
-    names = [run.name for run in runs]
     study.comparisons(names[0], names, [study.Comparison.parse(c) for c in compare])
 
 
@@ -292,7 +291,7 @@ def run_lob(args: argparse.Namespace) -> int:
         policies[policy.name] = broker
         loaded.append(policy)
         runs.append(Run(policy.name, policy.actor(args.actor, seed=args.seed), episodes(broker)))
-    _check_compare(args.compare, runs)
+    _check_compare(args.compare, [run.name for run in runs])
     config_record = {"env": "lob", "execution": env_config.to_dict(), "brokers": names, "action": args.action,
                      "episodes": args.episodes, "policies": policies, "actor": args.actor}
     out_dir = new_run_dir(args.out, "evaluate", config_record)
@@ -344,6 +343,7 @@ def run_bar(args: argparse.Namespace) -> int:
             taken.add(p.name)
     if args.split and args.data:
         raise ConfigError("use --split or --data, not both")
+    _check_compare(args.compare, [s.name for s in strategies] + [p.name for p in policies])
 
     if args.split:
         from rlexec.data.splits import PRESETS, DataSplit
@@ -383,7 +383,6 @@ def run_bar(args: argparse.Namespace) -> int:
     write_json_atomic(record, out_dir / "run.json")
 
     runs = bar_runs(batch, execution, strategies, policies, actor=args.actor, seed=args.seed)
-    _check_compare(args.compare, runs)
     recorders = _recorders(args, runs)
     with _progress(console, "evaluating steps") as progress:
         task = progress.add_task("evaluate", total=len(runs) * execution.n_steps)

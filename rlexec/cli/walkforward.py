@@ -11,11 +11,14 @@ def add_parser(subparsers) -> None:
         help="walk-forward study: per fold train every method, evaluate on the next day, pool the days",
         description="For each walk-forward fold of the YAML's split (train on the days up to d, test on d+1), train "
         "every listed method's training YAML on the fold, evaluate them and the broker strategies on the same "
-        "orders of the test day, and write per-test-day and pooled tables with paired 95%% CIs to "
+        "orders of the test day, and write per-test-day and pooled tables with paired 95% CIs to "
         "<out>/walkforward/<name>/ (methods.csv, paired.csv). A rerun skips finished runs and evaluations.",
     )
     p.add_argument("config", help="walk-forward YAML (split, folds, methods, set, evaluation); see "
                    "configs/opd_walkforward.yaml and docs/opd_study.md")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a training value of every method by dotted key, YAML-typed, after the YAML's own "
+                   "'set' (e.g. stop.training_iterations=40); repeatable")
     p.add_argument("--out", default="runs", help="base folder for run outputs (default ./runs)")
     p.add_argument("--local", action="store_true",
                    help="debug: a small private Ray, sampling in the driver process (no remote env runners)")
@@ -34,7 +37,9 @@ def run(args: argparse.Namespace) -> int:
     from rlexec.training.walkforward import POOLED, WalkForwardSpec, run_study
 
     console = make_console()
-    spec = WalkForwardSpec.from_yaml(args.config)
+    from rlexec.cli.train import parse_overrides
+
+    spec = WalkForwardSpec.from_yaml(args.config, overrides=parse_overrides(args.set))
     folds = ", ".join(f"{f.train_days[0]}..{f.train_days[-1]} -> {f.test_days[0]}" for f in spec.folds)
     console.print(f"walk-forward [bold]{spec.name}[/bold]: {len(spec.folds)} folds ({folds}); methods "
                   f"{', '.join(m.spec.name for m in spec.methods)}", highlight=False)

@@ -136,6 +136,9 @@ def train(
         run_dir = Path(resume)
         changed = changed_settings(spec, recorded_config(run_dir), force=force_config)
         checkpoint = latest_checkpoint(run_dir)
+    # before Ray starts and any folder is made: a split without validation days fails here
+    validator = Validator(ValidationSpec.from_dict(spec.validation), spec.sections["environment"], spec.source) \
+        if spec.validation else None
     monitor.status("starting Ray")
     where = init_ray(local=local)
     config = build_algorithm_config(spec, local=local)
@@ -152,8 +155,6 @@ def train(
     placement = env_runner_placement(algo)
     if resume is None:  # where sampling runs: on a cluster, which nodes the env runners landed on
         write_json_atomic({**record, "env_runners": placement}, run_dir / "run.json")
-    validator = Validator(ValidationSpec.from_dict(spec.validation), spec.sections["environment"], spec.source) \
-        if spec.validation else None
     board = ScalarWriter(run_dir / "tb")
     try:
         saved = None  # the newest checkpoint of this run, and its iteration

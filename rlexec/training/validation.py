@@ -77,6 +77,7 @@ class Validator:
         market = split.market()
         orders = split.orders(market, "validation", spec.orders, spec.seed, self.execution.horizon_minutes)
         self.batch = prepare_orders(market, orders, self.execution)
+        self._module = None  # fetched once: with remote EnvRunners only, a copy comes over the network
 
     def due(self, iteration: int) -> bool:
         return iteration % self.spec.every == 0
@@ -87,22 +88,22 @@ class Validator:
         from rlexec.policies.actors import make_actor
 
         values = self.execution.action_values if self.spec.actor == "expected" else None
-        actor = make_actor(current_module(algo), self.spec.actor, seed=self.spec.seed, action_values=values)
+        self._module = current_module(algo, self._module)
+        actor = make_actor(self._module, self.spec.actor, seed=self.spec.seed, action_values=values)
         result, _ = run_episodes(BarEpisodes(self.batch, self.execution, oracle=self.oracle), actor)
         means = result.summary.means
         return {f"{PREFIX}pa_bps": means["price_advantage_bps"].mean, f"{PREFIX}pa_se": means["price_advantage_bps"].se,
                 f"{PREFIX}fill_rate": means["fill_rate"].mean, f"{PREFIX}reward": means["reward"].mean}
 
 
-def current_module(algo, module_id: str = "default_policy"):
-    """An inference copy of the module holding the Learner's current weights.
-
-    The local EnvRunner's module (or, with remote runners only, a copy of the first one's) receives the
-    Learner's weights here, so the figure never lags behind a weight sync that was dropped or not yet made.
-    """
+def current_module(algo, module=None, module_id: str = "default_policy"):
+    """``module`` (default: the algorithm's inference module, :meth:`Algorithm.get_module`) given the
+    Learner's current weights, so the figure never lags behind a weight sync that was dropped or not
+    yet made. With ``num_env_runners: 0`` it is the sampling module, which every iteration's weight
+    sync sets to these same weights."""
     from ray.rllib.core import COMPONENT_LEARNER, COMPONENT_RL_MODULE
 
-    module = algo.get_module(module_id)
+    module = module if module is not None else algo.get_module(module_id)
     state = algo.learner_group.get_state(components=f"{COMPONENT_LEARNER}/{COMPONENT_RL_MODULE}/{module_id}",
                                          inference_only=True)
     module.set_state(state[COMPONENT_LEARNER][COMPONENT_RL_MODULE][module_id])

@@ -70,8 +70,12 @@ class WalkForwardSpec:
     config: dict[str, Any] = field(default_factory=dict)  # as read, for run.json
 
     @classmethod
-    def from_yaml(cls, path: str | os.PathLike) -> "WalkForwardSpec":
-        return cls.from_dict(read_yaml_mapping(path), source=str(path))
+    def from_yaml(cls, path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> "WalkForwardSpec":
+        """``overrides``: dotted training keys for every method on top of the file's ``set`` (``--set``)."""
+        data = read_yaml_mapping(path)
+        if overrides:
+            data = {**data, "set": {**_mapping(data, "set", str(path)), **overrides}}
+        return cls.from_dict(data, source=str(path))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "<dict>") -> "WalkForwardSpec":
