@@ -137,8 +137,7 @@ def train(
         changed = changed_settings(spec, recorded_config(run_dir), force=force_config)
         checkpoint = latest_checkpoint(run_dir)
     # before Ray starts and any folder is made: a split without validation days fails here
-    validator = Validator(ValidationSpec.from_dict(spec.validation), spec.sections["environment"], spec.source) \
-        if spec.validation else None
+    validator = Validator(ValidationSpec.from_dict(spec.validation), spec) if spec.validation else None
     monitor.status("starting Ray")
     where = init_ray(local=local)
     config = build_algorithm_config(spec, local=local)

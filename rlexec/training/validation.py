@@ -16,10 +16,13 @@ under a second per iteration next to a PPO iteration on the bar env.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rlexec.configs import config_from_dict
 from rlexec.errors import ConfigError
+
+if TYPE_CHECKING:
+    from rlexec.training.spec import TrainSpec
 
 PREFIX = "validation_"
 
@@ -57,41 +60,38 @@ class ValidationSpec:
 
 
 class Validator:
-    """The validation orders of a bar-env run, built once; ``validator(algo)`` scores the current policy."""
+    """The validation orders of a bar-env run, drawn once (a sweep's
+    :class:`~rlexec.training.sweep.Scorer` on the split's validation part); ``validator(algo)``
+    scores the current policy."""
 
-    def __init__(self, spec: ValidationSpec, environment: dict[str, Any], source: str = "<dict>"):
+    def __init__(self, spec: ValidationSpec, train: TrainSpec):
         from rlexec.data.splits import DataSplit
-        from rlexec.envs.config import ExecutionConfig
-        from rlexec.envs.engine import prepare_orders
+        from rlexec.training.sweep import Scorer, ScoreSpec
 
+        environment = train.sections.get("environment") or {}
         env_config = environment.get("env_config") or {}
         if environment.get("env", "bar") != "bar" or not env_config.get("split"):
-            raise ConfigError(f"{source}: validation needs the bar env with a split (environment.env_config.split), "
-                              "whose validation days host the orders")
-        split = DataSplit.from_dict(env_config["split"])
-        if not split.validation_days:
-            raise ConfigError(f"{source}: validation: the split has no validation days")
+            raise ConfigError(f"{train.source}: validation needs the bar env with a split "
+                              "(environment.env_config.split), whose validation days host the orders")
+        if not DataSplit.from_dict(env_config["split"]).validation_days:
+            raise ConfigError(f"{train.source}: validation: the split has no validation days")
         self.spec = spec
-        self.execution = ExecutionConfig.from_dict(env_config.get("execution", {}))
         self.oracle = bool(env_config.get("oracle", False))
-        market = split.market()
-        orders = split.orders(market, "validation", spec.orders, spec.seed, self.execution.horizon_minutes)
-        self.batch = prepare_orders(market, orders, self.execution)
+        self.scorer = Scorer(ScoreSpec(split=env_config["split"], part="validation", num_orders=spec.orders,
+                                       seed=spec.seed), train)
         self._module = None  # fetched once: with remote EnvRunners only, a copy comes over the network
 
     def due(self, iteration: int) -> bool:
         return iteration % self.spec.every == 0
 
     def __call__(self, algo) -> dict[str, float]:
-        from rlexec.evaluation.episodes import BarEpisodes
-        from rlexec.evaluation.runner import run_episodes
         from rlexec.policies.actors import make_actor
 
-        values = self.execution.action_values if self.spec.actor == "expected" else None
         self._module = current_module(algo, self._module)
+        execution = self.scorer.execution
+        values = execution.action_values if self.spec.actor == "expected" else None
         actor = make_actor(self._module, self.spec.actor, seed=self.spec.seed, action_values=values)
-        result, _ = run_episodes(BarEpisodes(self.batch, self.execution, oracle=self.oracle), actor)
-        means = result.summary.means
+        means = self.scorer.run(self._module, oracle=self.oracle, actor=actor).summary.means
         return {f"{PREFIX}pa_bps": means["price_advantage_bps"].mean, f"{PREFIX}pa_se": means["price_advantage_bps"].se,
                 f"{PREFIX}fill_rate": means["fill_rate"].mean, f"{PREFIX}reward": means["reward"].mean}
 

@@ -168,9 +168,9 @@ def completed_run(fold_dir: Path, spec: TrainSpec) -> Path | None:
         return None
     wanted = _plain(spec.to_dict())
     for run in sorted(root.iterdir(), reverse=True):
-        if (run / DONE).is_file() and (run / "config.yaml").is_file():
-            if _plain(TrainSpec.from_yaml(run / "config.yaml").to_dict()) == wanted:
-                return run
+        if ((run / DONE).is_file() and (run / "config.yaml").is_file()
+                and _plain(TrainSpec.from_yaml(run / "config.yaml").to_dict()) == wanted):
+            return run
     return None
 
 

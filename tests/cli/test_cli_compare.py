@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -42,5 +43,5 @@ def test_a_bad_comparison_is_one_line_before_anything_runs(tmp_path, capsys, val
                  "--out", str(tmp_path)])
     assert code == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and __import__("re").search(match, err)
+    assert err.count("\n") == 0 and re.search(match, err)
     assert not (tmp_path / "evaluate").exists()

@@ -59,8 +59,10 @@ def test_the_validation_section_is_checked_when_the_yaml_is_read():
 
 
 def test_validation_needs_a_split_with_validation_days():
-    environment = {"env": "bar", "env_config": {"split": {"preset": "sample", "validation_days": []}}}
+    no_days = TrainSpec.from_dict(TINY, source="cfg.yaml").with_overrides(
+        {"environment.env_config.split.validation_days": []})
     with pytest.raises(ConfigError, match="cfg.yaml: validation: the split has no validation days"):
-        Validator(ValidationSpec(), environment, "cfg.yaml")
-    with pytest.raises(ConfigError, match="validation needs the bar env with a split"):
-        Validator(ValidationSpec(), {"env": "bar", "env_config": {}}, "cfg.yaml")
+        Validator(ValidationSpec(), no_days)
+    no_split = TrainSpec.from_dict(TINY, source="cfg.yaml").with_overrides({"environment.env_config": {}})
+    with pytest.raises(ConfigError, match="cfg.yaml: validation needs the bar env with a split"):
+        Validator(ValidationSpec(), no_split)
