@@ -216,7 +216,8 @@ def _report(console: Console, evaluation: Evaluation, out_dir: Path, record: dic
     console.print(results_table(summary))
     if len(evaluation.results) > 1:
         console.print(comparison_table(summary))
-    named_rows = [row for row in paired if study.Comparison(row["a"], row["b"]) in named]
+    resolved = {(c.a.lower(), c.b.lower()) for c in named}
+    named_rows = [row for row in paired if (row["a"].lower(), row["b"].lower()) in resolved]
     if named_rows:
         console.print(_rich(tables.paired(named_rows, f"Named paired differences (same {len(evaluation)} "
                                                  f"{dataset.get('unit', 'orders')}, 95% CI)")))

@@ -50,10 +50,10 @@ class Comparison:
     @classmethod
     def parse(cls, text: str, where: str = "--compare") -> "Comparison":
         a, sep, b = str(text).partition(":")
-        a, b = a.strip().lower(), b.strip().lower()
+        a, b = a.strip(), b.strip()
         if not sep or not a or not b or ":" in b:
             raise ConfigError(f"{where}: expected METHOD:METHOD (e.g. opd:opds), got {text!r}")
-        if a == b:
+        if a.lower() == b.lower():
             raise ConfigError(f"{where}: {text!r} compares a method with itself")
         return cls(a, b)
 
@@ -64,16 +64,19 @@ class Comparison:
 
 def comparisons(baseline: str, methods: Sequence[str], named: Iterable[Comparison] = (),
                 where: str = "--compare") -> list[Comparison]:
-    """Every method against ``baseline``, then the ``named`` ones (each once, in that order); a named
-    method that was not evaluated is an error naming ``where``."""
+    """Every method against ``baseline``, then the ``named`` ones (each once, in that order). Names match
+    whatever their case (the tables print them in capitals); one that was not evaluated is an error
+    naming ``where``."""
     known = list(methods)
+    by_lower = {m.lower(): m for m in known}
     out = [Comparison(m, baseline) for m in known if m != baseline]
     for c in named:
-        missing = [m for m in (c.a, c.b) if m not in known]
+        missing = [m for m in (c.a, c.b) if m.lower() not in by_lower]
         if missing:
             raise ConfigError(f"{where} {c.a}:{c.b}: no method {missing} among those evaluated {known}")
-        if c not in out:
-            out.append(c)
+        pair = Comparison(by_lower[c.a.lower()], by_lower[c.b.lower()])
+        if pair not in out:
+            out.append(pair)
     return out
 
 

@@ -130,9 +130,9 @@ class WalkForwardSpec:
             raise ConfigError(f"{source}: evaluation.actor must be one of {ACTOR_KINDS}, got {evaluation['actor']!r}")
         evaluation["strategies"] = strategies
         named = [study.Comparison.parse(c, f"{source}: evaluation.compare") for c in evaluation["compare"] or []]
-        study.comparisons(strategies[0], strategies + [m.spec.name for m in methods], named,
-                          f"{source}: evaluation.compare")
-        evaluation["compare"] = [f"{c.a}:{c.b}" for c in named]
+        pairs = study.comparisons(strategies[0], strategies + [m.spec.name for m in methods], named,
+                                  f"{source}: evaluation.compare")
+        evaluation["compare"] = [f"{c.a}:{c.b}" for c in pairs[len(strategies) + len(methods) - 1:]]
         return cls(name, split, tuple(folds), tuple(methods), evaluation, source, dict(data))
 
     def fold_name(self, k: int) -> str:
