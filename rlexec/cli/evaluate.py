@@ -45,6 +45,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--policy", action="append", default=[], metavar="CHECKPOINT",
                    help="also evaluate a trained policy: a run folder, runs/train/<name>, or a checkpoint; repeatable. "
                    "Bar env: its execution settings are used. --env lob: a Q-learned expert, run with its broker")
+    p.add_argument("--compare", action="append", default=[], metavar="A:B",
+                   help="also report the paired difference A - B (PA and reward, 95%% CI) of two evaluated strategies "
+                   "or policies on the same orders, e.g. opd:opds; repeatable. Every strategy is compared with the "
+                   "baseline anyway; all pairs go to paired.csv")
     p.add_argument("--split", metavar="PRESET",
                    help="draw the orders from a data split preset (sample, us_equity_1min) instead of --data")
     p.add_argument("--part", choices=("train", "validation", "test"), default="test",
@@ -166,6 +170,13 @@ def run(args: argparse.Namespace) -> int:
     return run_lob(args) if args.env == "lob" else run_bar(args)
 
 
+def _check_compare(compare: list[str], names: list[str]) -> None:
+    """Refuse a --compare of a name not evaluated before anything runs (the first name is the baseline)."""
+    from rlexec.evaluation import study
+
+    study.comparisons(names[0], names, [study.Comparison.parse(c) for c in compare])
+
+
 def _progress(console: Console, label: str) -> Progress:
     return Progress(
         TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -174,16 +185,22 @@ def _progress(console: Console, label: str) -> Progress:
 
 
 def _report(console: Console, evaluation: Evaluation, out_dir: Path, record: dict, *, plots: bool,
-            dataset: dict, reward: tables.RewardNote) -> None:
-    """Print the tables and write per_order.parquet, summary.json and the plots.
+            dataset: dict, reward: tables.RewardNote, compare: list[str] = (), scope: str = "") -> None:
+    """Print the tables and write per_order.parquet, summary.json, methods.csv, paired.csv and the plots.
 
     summary.json holds the run record, what the evaluation ran on (``dataset``), the unit of the reward
-    column, and the results: the tables are built from it, here and in ``rlexec report``."""
+    column, and the results: the tables are built from it, here and in ``rlexec report``. ``paired``
+    (and paired.csv) holds every strategy minus the baseline, then the ``--compare`` pairs."""
     import pyarrow.parquet as pq
 
+    from rlexec.evaluation import study, tables
     from rlexec.evaluation.plots import plot_fill_curves, plot_pa_distribution
     from rlexec.provenance import write_atomic, write_json_atomic
 
+    metrics = {r.name: r.metrics for r in evaluation.results}
+    named = [study.Comparison.parse(c) for c in compare]
+    pairs = study.comparisons(evaluation.baseline, list(metrics), named)
+    paired = study.paired_rows(scope, metrics, pairs)
     summary = {
         **record,
         "dataset": dataset,
@@ -194,17 +211,38 @@ def _report(console: Console, evaluation: Evaluation, out_dir: Path, record: dic
         "paired_vs_baseline": {
             name: vars(d) | {"significant": d.significant} for name, d in evaluation.comparisons().items()
         },
+        "paired": paired,
     }
     console.print(results_table(summary))
     if len(evaluation.results) > 1:
         console.print(comparison_table(summary))
+    resolved = {(c.a.lower(), c.b.lower()) for c in named}
+    named_rows = [row for row in paired if (row["a"].lower(), row["b"].lower()) in resolved]
+    if named_rows:
+        console.print(_rich(tables.paired(named_rows, f"Named paired differences (same {len(evaluation)} "
+                                                 f"{dataset.get('unit', 'orders')}, 95% CI)")))
+    study.write_rows(study.method_rows(scope, metrics), out_dir / "methods.csv")
+    study.write_rows(paired, out_dir / "paired.csv")
     per_order = evaluation.per_order_table()
     write_atomic(out_dir / "per_order.parquet", lambda tmp: pq.write_table(per_order, tmp))
     write_json_atomic(summary, out_dir / "summary.json")
     if plots:
         plot_fill_curves(evaluation, out_dir / "fill_curves.png", dataset["description"])
         plot_pa_distribution(evaluation, out_dir / "pa_distribution.png", dataset["description"])
+        _plot_learning_curves(record.get("trained_policies") or {}, out_dir / "learning_curves.png")
     console.print(f"results written to [bold]{out_dir}[/bold]")
+
+
+def _plot_learning_curves(trained: dict[str, dict], path: Path) -> None:
+    """learning_curves.png: the validation PA each --policy's run logged per iteration, where any did."""
+    from rlexec.evaluation.plots import VALIDATION_PA, plot_validation_curves
+    from rlexec.evaluation.run_folders import read_progress
+
+    progress = {name: read_progress(record["run_folder"]) for name, record in trained.items()
+                if record.get("run_folder")}
+    progress = {name: lines for name, lines in progress.items() if any(VALIDATION_PA in line for line in lines)}
+    if progress:
+        plot_validation_curves(progress, path, "validation part of each run's training split")
 
 
 def _trained_policies(policies: list[TrainedPolicy]) -> dict[str, dict]:
@@ -254,6 +292,7 @@ def run_lob(args: argparse.Namespace) -> int:
         policies[policy.name] = broker
         loaded.append(policy)
         runs.append(Run(policy.name, policy.actor(args.actor, seed=args.seed), episodes(broker)))
+    _check_compare(args.compare, [run.name for run in runs])
     config_record = {"env": "lob", "execution": env_config.to_dict(), "brokers": names, "action": args.action,
                      "episodes": args.episodes, "policies": policies, "actor": args.actor}
     out_dir = new_run_dir(args.out, "evaluate", config_record)
@@ -265,7 +304,7 @@ def run_lob(args: argparse.Namespace) -> int:
         evaluation = evaluate_runs(runs, recorders=recorders, on_step=lambda: progress.advance(task))
     _write_trajectories(recorders, out_dir)
     _report(console, evaluation, out_dir, record, plots=not args.no_plots, dataset=_lob_dataset(args, env_config),
-            reward=lob_reward_note(env_config.unfilled_penalty_bps))
+            reward=lob_reward_note(env_config.unfilled_penalty_bps), compare=args.compare, scope=args.regime)
     return 0
 
 
@@ -274,8 +313,7 @@ def run_bar(args: argparse.Namespace) -> int:
     from rlexec.data.orders import OrderGenerator, generate_orders, order_file_error, read_orders, write_orders
     from rlexec.envs.config import ExecutionConfig
     from rlexec.envs.engine import prepare_orders
-    from rlexec.evaluation.episodes import BarEpisodes
-    from rlexec.evaluation.runner import Run, evaluate_runs
+    from rlexec.evaluation.runner import bar_runs, evaluate_runs
     from rlexec.evaluation.tables import bar_reward_note
     from rlexec.policies.trained import TrainedPolicy
     from rlexec.provenance import new_run_dir, run_record, write_json_atomic
@@ -306,6 +344,7 @@ def run_bar(args: argparse.Namespace) -> int:
             taken.add(p.name)
     if args.split and args.data:
         raise ConfigError("use --split or --data, not both")
+    _check_compare(args.compare, [s.name for s in strategies] + [p.name for p in policies])
 
     if args.split:
         from rlexec.data.splits import PRESETS, DataSplit
@@ -344,9 +383,7 @@ def run_bar(args: argparse.Namespace) -> int:
     record = run_record(config_record, args.seed) | {"trained_policies": _trained_policies(policies)}
     write_json_atomic(record, out_dir / "run.json")
 
-    runs = [Run(s.name, s, lambda: BarEpisodes(batch, execution)) for s in strategies]
-    runs += [Run(p.name, p.actor(args.actor, seed=args.seed), lambda p=p: BarEpisodes(batch, execution, oracle=p.oracle))
-             for p in policies]
+    runs = bar_runs(batch, execution, strategies, policies, actor=args.actor, seed=args.seed)
     recorders = _recorders(args, runs)
     with _progress(console, "evaluating steps") as progress:
         task = progress.add_task("evaluate", total=len(runs) * execution.n_steps)
@@ -354,5 +391,6 @@ def run_bar(args: argparse.Namespace) -> int:
     _write_trajectories(recorders, out_dir)
     write_orders(list(batch.orders), out_dir / "orders.csv")
     _report(console, evaluation, out_dir, record, plots=not args.no_plots,
-            dataset=_bar_dataset(args, list(batch.orders)), reward=bar_reward_note(execution.reward))
+            dataset=_bar_dataset(args, list(batch.orders)), reward=bar_reward_note(execution.reward),
+            compare=args.compare, scope=args.part if args.split else "all")
     return 0

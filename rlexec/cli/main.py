@@ -11,7 +11,7 @@ from rlexec.errors import RlexecError
 
 def build_parser() -> argparse.ArgumentParser:
     from rlexec.cli import (data, evaluate, figures, llmoe, logicq, preferences, regimes, report, simulate, sip,
-                            train, tune)
+                            train, tune, walkforward)
 
     parser = argparse.ArgumentParser(prog="rlexec", description="Reinforcement learning for optimal trade execution.")
     parser.add_argument("--version", action="version", version=f"rlexec {__version__}")
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     regimes.add_parser(subparsers)
     sip.add_parser(subparsers)
     figures.add_parser(subparsers)
+    walkforward.add_parser(subparsers)
     return parser
 
 

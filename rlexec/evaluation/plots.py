@@ -1,5 +1,5 @@
-"""Plots of an evaluation (cumulative fill-rate curves, the distribution of price advantage) and of a
-training run (mean episode return per iteration).
+"""Plots of an evaluation (cumulative fill-rate curves, the distribution of price advantage) and of
+training runs (mean episode return per iteration; validation PA per iteration, the learning curves).
 
 Each ``*_figure`` builds a picture that names the data it shows and says how to read it; each
 ``plot_*`` writes one as a PNG. Figures are drawn on their own Agg canvas (no pyplot): no global
@@ -187,6 +187,46 @@ def training_curve_figure(progress: Sequence[dict], data_label: str = "", reward
     ax.grid(alpha=0.3)
     _titles(fig, "Mean episode return per iteration", data_label, "")
     return fig
+
+
+VALIDATION_PA = "validation_pa_bps"  # rlexec.training.validation logs it (with validation_pa_se) per iteration
+
+
+def validation_curves_figure(progress: dict[str, Sequence[dict]], data_label: str = "") -> Figure:
+    """Mean PA on the split's validation orders per training iteration, one line per run (±1 SE band)."""
+    fig = _new_figure(8, 4.6)
+    ax = fig.subplots()
+    styles = series_styles(list(progress))
+    drawn = 0
+    for name, lines in progress.items():
+        points = [(line["iteration"], line[VALIDATION_PA], line.get("validation_pa_se", float("nan")))
+                  for line in lines if VALIDATION_PA in line]
+        if not points:
+            continue
+        x, y, se = (np.asarray(v, dtype=np.float64) for v in zip(*points))
+        style = styles[name]
+        ax.plot(x, y, color=style["color"], ls=style["ls"], lw=style["lw"], marker="o" if len(x) <= 30 else None,
+                ms=4, label=name.upper())
+        if np.isfinite(se).any():
+            ax.fill_between(x, y - se, y + se, color=style["color"], alpha=BAND_ALPHA / 2, lw=0)
+        drawn += 1
+    if drawn:
+        ax.legend(loc="best", frameon=True, framealpha=0.9)
+    else:
+        ax.text(0.5, 0.5, "no run logged a validation PA", transform=ax.transAxes, ha="center", va="center")
+    ax.axhline(0.0, color="0.5", lw=0.8)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("training iteration")
+    ax.set_ylabel("validation PA (bp)")
+    ax.grid(alpha=0.3)
+    _titles(fig, "Learning curves: mean PA on the validation orders per iteration", data_label,
+            "PA = price advantage vs the horizon's average market price, bp, + = better; the same validation "
+            "orders at every iteration; band: ±1 standard error over the orders.")
+    return fig
+
+
+def plot_validation_curves(progress: dict[str, Sequence[dict]], path: str | os.PathLike, data_label: str = "") -> Path:
+    return save_figure(validation_curves_figure(progress, data_label), path)
 
 
 # ---- policies across market regimes (rlexec regimes) -------------------------------------------------

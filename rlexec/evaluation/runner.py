@@ -13,9 +13,9 @@ per-order differences between strategies are paired (common random numbers on th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -26,6 +26,9 @@ from rlexec.evaluation.episodes import BarEpisodes, Episodes, StepRecord
 from rlexec.evaluation.metrics import Aggregate, aggregate, order_metrics
 from rlexec.evaluation.recorder import TrajectoryRecorder
 from rlexec.evaluation.stats import PairedDifference, paired_difference
+
+if TYPE_CHECKING:
+    from rlexec.policies.trained import TrainedPolicy
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,15 @@ def evaluate(
     recorders: dict[str, TrajectoryRecorder] | None = None,
 ) -> Evaluation:
     """Broker strategies over one batch of orders on minute bars (the same orders for each)."""
+    return evaluate_runs(bar_runs(batch, config, strategies), baseline=baseline, recorders=recorders, on_step=on_step)
+
+
+def bar_runs(batch: OrderBatch, config: ExecutionConfig, strategies: Sequence[Any],
+             policies: Sequence[TrainedPolicy] = (), *, actor: str = "greedy", seed: int = 0) -> list[Run]:
+    """The strategies, then the trained policies acting as ``actor`` (seeded by ``seed``), each on fresh
+    episodes of the same orders; a policy that reads the oracle view (the OPD teacher) gets it."""
     runs = [Run(s.name, s, lambda s=s: BarEpisodes(batch, config, oracle=bool(getattr(s, "oracle", False))))
             for s in strategies]
-    return evaluate_runs(runs, baseline=baseline, recorders=recorders, on_step=on_step)
+    runs += [Run(p.name, p.actor(actor, seed=seed), lambda p=p: BarEpisodes(batch, config, oracle=p.oracle))
+             for p in policies]
+    return runs

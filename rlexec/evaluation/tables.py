@@ -133,3 +133,31 @@ def comparison(summary: dict[str, Any]) -> TextTable:
         f"mean over the same {unit} of (strategy's PA − {base}'s PA), bp, + = better than {base} · "
         "significant: the 95% t-interval excludes 0",
     )
+
+
+def paired(rows: list[dict[str, Any]], title: str) -> TextTable:
+    """Named paired differences (rows of :func:`rlexec.evaluation.study.paired_rows`), one line each."""
+    units = {"price_advantage_bps": "PA (bp)", "reward": "reward"}
+    out = []
+    for r in rows:
+        out.append((f"{r['a'].upper()} − {r['b'].upper()}", units.get(r["metric"], r["metric"]), f"{r['mean']:+.3f}",
+                    f"[{r['low']:+.3f}, {r['high']:+.3f}]", "yes" if r.get("significant") else "no"))
+    return TextTable(
+        title, ("comparison", "metric", "mean", "95% CI", "significant"), tuple(out),
+        "mean over the same orders of (first method's value − second's), + = the first is better (PA in bp; "
+        "reward in the env's unit) · significant: the 95% t-interval excludes 0",
+    )
+
+
+def by_scope(rows: list[dict[str, Any]], metric: str = "price_advantage_bps") -> TextTable:
+    """One row per method, one column per scope (a test day, ``pooled``): ``metric``'s mean ± SE, from
+    rows of :func:`rlexec.evaluation.study.method_rows`."""
+    scopes = list(dict.fromkeys(r["scope"] for r in rows))
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    cell = {(r["method"], r["scope"]): MeanSE(r[f"{metric}_mean"], r[f"{metric}_se"], r["n_orders"]) for r in rows}
+    out = tuple((m.upper(), *(cell[(m, s)].format() if (m, s) in cell else "" for s in scopes)) for m in methods)
+    header = ORDER_METRICS[metric].header if metric in ORDER_METRICS else metric
+    counts = ", ".join(f"{s}: {next(r['n_orders'] for r in rows if r['scope'] == s)}" for s in scopes)
+    return TextTable(f"{header} per test day, mean ± standard error", ("method", *scopes), out,
+                     f"{ORDER_METRICS[metric].legend if metric in ORDER_METRICS else metric} · orders per column: "
+                     f"{counts} · pooled: every test day's orders together")

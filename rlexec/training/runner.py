@@ -69,6 +69,7 @@ from rlexec.training.checkpoints import latest_checkpoint, restore_algorithm, sa
 from rlexec.training.progress import IterationClock, TrainingMonitor
 from rlexec.training.spec import TrainSpec, build_algorithm_config
 from rlexec.training.tensorboard import ScalarWriter
+from rlexec.training.validation import ValidationSpec, Validator
 
 # Figures copied from RLlib's nested result into progress.jsonl (missing ones are skipped). Every
 # scalar the algorithm's Learner logs for the default module is copied too (``learner_metrics``), so an
@@ -89,9 +90,10 @@ PROGRESS_KEYS = {
 
 CONFIG = "config.yaml"
 _RESUMED_CONFIG = re.compile(r"config\.resumed_(\d+)\.yaml")
-# Settings that say how long a run goes on and how it keeps checkpoints, not what an iteration
-# computes: a resume may change them (training longer is what --resume is for).
-RUN_LENGTH_KEYS = ("stop", "checkpoint_frequency", "keep_checkpoints")
+# Settings that say how long a run goes on, how it keeps checkpoints and what it measures on the side
+# (validation draws on no training stream), not what an iteration computes: a resume may change them
+# (training longer is what --resume is for).
+RUN_LENGTH_KEYS = ("stop", "checkpoint_frequency", "keep_checkpoints", "validation")
 
 
 def init_ray(*, local: bool) -> str:
@@ -134,6 +136,8 @@ def train(
         run_dir = Path(resume)
         changed = changed_settings(spec, recorded_config(run_dir), force=force_config)
         checkpoint = latest_checkpoint(run_dir)
+    # before Ray starts and any folder is made: a split without validation days fails here
+    validator = Validator(ValidationSpec.from_dict(spec.validation), spec) if spec.validation else None
     monitor.status("starting Ray")
     where = init_ray(local=local)
     config = build_algorithm_config(spec, local=local)
@@ -172,7 +176,12 @@ def train(
             with clock.part("checkpoint"):  # before the line, which reports its time
                 if spec.checkpoint_frequency and algo.iteration % spec.checkpoint_frequency == 0:
                     saved = save_checkpoint(algo, run_dir, algo.iteration, spec.keep_checkpoints), algo.iteration
-            line = {**progress_line(result, algo.iteration), **clock.lap()}
+            if validator is not None and validator.due(algo.iteration):
+                with clock.part("validation"):
+                    figures = validator(algo)
+            else:
+                figures = {}
+            line = {**progress_line(result, algo.iteration), **figures, **clock.lap()}
             _append(run_dir / "progress.jsonl", line)
             board.write_progress(line)
             monitor.iteration(line)

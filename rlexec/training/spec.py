@@ -48,7 +48,8 @@ from rlexec.provenance import PLAIN_NAME_RULE, is_plain_name
 
 RLLIB_SECTIONS = ("environment", "env_runners", "training", "learners", "rl_module", "fault_tolerance",
                   "evaluation", "reporting", "resources")
-TOP_LEVEL = ("algorithm", "name", "seed", "stop", "checkpoint_frequency", "keep_checkpoints", *RLLIB_SECTIONS)
+TOP_LEVEL = ("algorithm", "name", "seed", "stop", "checkpoint_frequency", "keep_checkpoints", "validation",
+             *RLLIB_SECTIONS)
 STOP_KEYS = ("training_iterations", "env_steps", "time_s")
 RL_MODULE_KEYS = ("module", "model_config")
 RUNNER_SWITCHES = ("batched",)  # env_runners keys rlexec reads itself; the rest go to config.env_runners()
@@ -64,6 +65,7 @@ class TrainSpec:
     checkpoint_frequency: int = 10
     keep_checkpoints: int = 3
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
+    validation: dict[str, Any] = field(default_factory=dict)  # rlexec.training.validation.ValidationSpec; {}: off
     source: str = "<dict>"
 
     @classmethod
@@ -100,11 +102,13 @@ class TrainSpec:
             algorithm=algorithm, name=run_name(data.get("name"), _default_name(algorithm), source), seed=int(data.get("seed", 0)), stop=stop,
             checkpoint_frequency=int(data.get("checkpoint_frequency", 10)),
             keep_checkpoints=int(data.get("keep_checkpoints", 3)) or 1, sections=sections, source=source,
+            validation=_validation(data.get("validation"), source),
         )
 
     def to_dict(self) -> dict[str, Any]:
         return {"algorithm": self.algorithm, "name": self.name, "seed": self.seed, "stop": dict(self.stop),
                 "checkpoint_frequency": self.checkpoint_frequency, "keep_checkpoints": self.keep_checkpoints,
+                **({"validation": dict(self.validation)} if self.validation else {}),
                 **{k: v for k, v in self.sections.items() if v}}
 
     def with_overrides(self, overrides: dict[str, Any], *, origin: str | None = None) -> "TrainSpec":
@@ -157,6 +161,14 @@ class TrainSpec:
 
     def algorithm_entry(self) -> AlgorithmEntry:
         return get_algorithm(self.algorithm, self.source)
+
+
+def _validation(value: Any, source: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    from rlexec.training.validation import ValidationSpec
+
+    return ValidationSpec.from_dict(value, source).to_dict()
 
 
 def run_name(name: Any, default: str, source: str, key: str = "name") -> str:

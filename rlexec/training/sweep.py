@@ -136,14 +136,20 @@ class Scorer:
 
     def __call__(self, module, *, oracle: bool = False) -> float:
         """Mean of the metric over the orders (those with a fill), ``module`` acting greedily."""
+        from rlexec.evaluation.stats import mean_se
+
+        return mean_se(self.run(module, oracle=oracle).metrics[self.score.metric]).mean
+
+    def run(self, module, *, oracle: bool = False, actor=None):
+        """The policy's :class:`~rlexec.evaluation.runner.StrategyResult` on the orders; ``actor``
+        (an :class:`~rlexec.policies.actors.Actor`) acts instead of greedy ``module``."""
         from rlexec.evaluation.episodes import BarEpisodes
         from rlexec.evaluation.runner import run_episodes
-        from rlexec.evaluation.stats import mean_se
         from rlexec.policies.actors import GreedyActor
 
-        result, _ = run_episodes(BarEpisodes(self.batch, self.execution, oracle=oracle), GreedyActor(module),
+        result, _ = run_episodes(BarEpisodes(self.batch, self.execution, oracle=oracle), actor or GreedyActor(module),
                                  name="trial")
-        return mean_se(result.metrics[self.score.metric]).mean
+        return result
 
 
 @dataclass(frozen=True, kw_only=True)
