@@ -29,7 +29,7 @@ ITERATIONS = 2
 pytestmark = pytest.mark.slow
 
 
-def test_moe_dpo_trains_as_a_ray_job(ray_head, tmp_path):
+def test_moe_dpo_trains_as_a_ray_job(ray_head, tmp_path):  # noqa: F811  (the imported fixture)
     preferences = write_preferences(synthetic_preferences(num_contexts=12, seed=0)[0], tmp_path / "preferences")
     config = tmp_path / "moe_dpo_job.yaml"
     config.write_text(yaml.safe_dump({
