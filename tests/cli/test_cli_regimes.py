@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from rlexec.cli.main import main
+from rlexec.evaluation.regime_table import TABLE_METRICS
 from rlexec.evaluation.trajectory_store import TrajectoryStore
 
 CONFIG = {"regimes": ["open", "midday"], "episodes": 100, "execution": {"decision_interval_s": 300.0},
@@ -26,12 +27,12 @@ def test_regimes_prints_and_saves_the_table_plots_and_store(tmp_path, capsys):
     assert "policy − the regime's best single expert" in out
     (run,) = (tmp_path / "runs" / "regimes").iterdir()
     table = pq.read_table(run / "regime_table.parquet")
-    assert pcsv.read_csv(run / "regime_table.csv").num_rows == table.num_rows == 2 * 2 * 6
+    assert pcsv.read_csv(run / "regime_table.csv").num_rows == table.num_rows == 2 * 2 * len(TABLE_METRICS)
     assert set(table["n"].to_pylist()) == {2}  # --episodes overrides the YAML's 100
     summary = json.loads((run / "summary.json").read_text())
     assert set(summary["best_single"]) == {"open", "midday"} and summary["git_commit"] and summary["versions"]
     assert summary["config"]["episodes"] == 2 and summary["units"]["profit_usd"] == "USD per parent order"
-    assert pq.read_table(run / "paired.parquet").num_rows == 2 * 6  # the non-best broker in each regime
+    assert pq.read_table(run / "paired.parquet").num_rows == 2 * len(TABLE_METRICS)  # the non-best broker in each regime
     for png in ("fill_curves.png", "slippage.png"):
         assert (run / png).read_bytes().startswith(b"\x89PNG")
     assert not (run / "mixture_weights.png").exists()  # no mixture reported weights
