@@ -37,7 +37,8 @@ whose metric is an RLlib return refuses a swept ``environment`` key, unless the 
 
 Trials checkpoint through Tune, so a sweep whose driver was killed resumes (``Tuner.restore``) when
 the same command runs again: finished trials are kept, unfinished ones continue from their last
-checkpoint. Tune restores the settings the experiment started with, so a sweep file edited since
+checkpoint; a finished one (its ``best.json`` written) is read back, not rerun. Tune restores the
+settings the experiment started with, so a sweep file edited since
 is refused (``rlexec_run.json`` records the hash of :meth:`SweepSpec.settings`): ``--restart``
 discards the earlier experiment, or a new ``name`` starts another. The experiment folder is
 ``<out>/tune/<name>``, the name a plain one, never a path.
@@ -305,6 +306,13 @@ def run_sweep(sweep: SweepSpec, *, out: str | os.PathLike = "runs", local: bool 
     restore = tune.Tuner.can_restore(str(experiment))
     if restore:  # Tune would restore the experiment's settings, whatever the sweep file says now
         _check_same_sweep(sweep, experiment, settings_hash)
+        finished = experiment / "best.json"  # written only after every trial ended
+        if finished.is_file():
+            # Restoring a finished experiment can rerun trials whose end the last state snapshot missed
+            # (seen under load), and then report another best; a finished sweep is read, not rerun.
+            if console is not None:
+                console.print(f"the sweep in {experiment} has finished: its best.json")
+            return json.loads(finished.read_text())
     if monitor is not None:
         monitor.status("starting Ray")
     init_ray(local=local)

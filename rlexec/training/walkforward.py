@@ -152,7 +152,8 @@ def _mapping(data: dict, key: str, source: str, known: tuple[str, ...] | None = 
 def fold_spec(method: Method, split: DataSplit, teacher_run: Path | None = None) -> TrainSpec:
     """The method's spec on one fold: the fold's split, its train part, no validation (the fold has none)."""
     overrides: dict[str, Any] = {
-        "environment.env_config.split": {k: list(v) for k, v in split.to_dict().items()},
+        # tuples as lists (the YAML the run records); a synthetic market's settings, or None, as they are
+        "environment.env_config.split": {k: list(v) if isinstance(v, tuple) else v for k, v in split.to_dict().items()},
         "environment.env_config.part": "train",
         "validation": None,
     }
