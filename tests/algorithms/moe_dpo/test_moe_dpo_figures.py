@@ -3,47 +3,21 @@ gate weights with the posterior responsibility of each expert, by hand."""
 
 from __future__ import annotations
 
-import json
-
-import gymnasium as gym
 import numpy as np
 import pytest
-import torch
-import yaml
+
+from moe_dpo_models import EXPERT_LOGITS, NAMES, NUM_ACTIONS, OBS_DIM, REGIMES, SPREAD, saved_run, two_expert_module
 
 from rlexec.algorithms.moe_dpo import plots as moe_plots
 from rlexec.algorithms.moe_dpo.module import MoEDPOModule
 from rlexec.algorithms.moe_dpo.preferences import LabelRule, Trajectory, build_preferences, write_preferences
-from rlexec.algorithms.sip.gate import context_names
 from rlexec.cli.main import main
 from rlexec.envs.lob_env import SHARED_OBSERVATION_NAMES
 from rlexec.errors import ConfigError
-from rlexec.policies.checkpoints import MANIFEST_FILE, MANIFEST_FORMAT, MODULE_SUBPATH, WEIGHTS_FILE, _space_to_json
-
-REGIMES = ["open", "midday"]
-NAMES = context_names(REGIMES)
-SPREAD = NAMES.index("spread_bps")
-OBS_DIM, NUM_ACTIONS = len(SHARED_OBSERVATION_NAMES), 4
-EXPERT_LOGITS = [(0, 1.0), (1, 5.0)]  # expert k puts this logit on this action, 0 elsewhere, in every state
 
 
 def _module() -> MoEDPOModule:
-    """Two state-independent experts; the gate's logit of expert 1 is 0.5 spread_bps + 1 in midday."""
-    config = {"expert_names": ["expert_twap", "expert_vwap"], "gate": "moe", "context_dim": len(NAMES),
-              "gate_hidden": [], "context_names": NAMES, "expert_hidden": [4]}
-    module = MoEDPOModule(observation_space=gym.spaces.Box(-np.inf, np.inf, (OBS_DIM,), np.float32),
-                          action_space=gym.spaces.Discrete(NUM_ACTIONS), inference_only=False, model_config=config)
-    with torch.no_grad():
-        for k, (action, logit) in enumerate(EXPERT_LOGITS):
-            last = module.experts[k][-1]
-            last.weight.zero_()
-            last.bias.zero_()
-            last.bias[action] = logit
-        module.gate[-1].weight.zero_()
-        module.gate[-1].bias.zero_()
-        module.gate[-1].weight[1, SPREAD] = 0.5
-        module.gate[-1].weight[1, NAMES.index("regime_midday")] = 1.0
-    return module.eval()
+    return two_expert_module(["expert_twap", "expert_vwap"])
 
 
 def _expert_log_probs() -> np.ndarray:
@@ -52,22 +26,6 @@ def _expert_log_probs() -> np.ndarray:
     for k, (action, logit) in enumerate(EXPERT_LOGITS):
         logits[k, action] = logit
     return logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
-
-
-def _saved_run(folder, module, progress=(), preferences=None):
-    """A run folder as `rlexec train` leaves it: the module's weights-only copy, progress.jsonl, config.yaml."""
-    target = folder / "checkpoints" / "iter_1" / MODULE_SUBPATH / "default_policy"
-    target.mkdir(parents=True)
-    cls = type(module)
-    (target / MANIFEST_FILE).write_text(json.dumps({
-        "format": MANIFEST_FORMAT, "version": 1, "class": f"{cls.__module__}:{cls.__qualname__}",
-        "observation_space": _space_to_json(module.observation_space), "action_space": _space_to_json(module.action_space),
-        "model_config": dict(module.model_config)}))
-    torch.save(module.state_dict(), target / WEIGHTS_FILE)
-    training = {"preferences": str(preferences)} if preferences else {}
-    (folder / "config.yaml").write_text(yaml.safe_dump({"algorithm": "moe_dpo", "training": training}))
-    (folder / "progress.jsonl").write_text("".join(json.dumps(line) + "\n" for line in progress))
-    return folder
 
 
 # ---- the posterior ------------------------------------------------------------------------------------
@@ -150,14 +108,14 @@ def test_gate_weights_per_regime_count_each_context_once():
 
 def test_training_figures_are_written_into_the_run_folder_and_need_its_preference_set(tmp_path):
     preferences = write_preferences(_preferences(), tmp_path / "prefs")
-    run = _saved_run(tmp_path / "run", _module(), [line for line in PROGRESS if "event" not in line], preferences)
+    run = saved_run(tmp_path / "run", _module(), [line for line in PROGRESS if "event" not in line], preferences)
     written = moe_plots.training_figures(run)
     assert written == {"logp_dynamics": str(run / moe_plots.LOGP_FIGURE),
                        "gate_by_regime": str(run / moe_plots.GATE_FIGURE)}
     assert all((run / name).stat().st_size > 1000 for name in (moe_plots.LOGP_FIGURE, moe_plots.GATE_FIGURE))
     (run / moe_plots.LOGP_FIGURE).unlink()
     assert main(["figures", "training", str(run)]) == 0 and (run / moe_plots.LOGP_FIGURE).is_file()
-    bare = _saved_run(tmp_path / "bare", _module(), PROGRESS[:1])
+    bare = saved_run(tmp_path / "bare", _module(), PROGRESS[:1])
     with pytest.raises(ConfigError, match="training.preferences") as info:
         moe_plots.training_figures(bare)
     assert "\n" not in str(info.value)
@@ -170,7 +128,7 @@ def test_an_episode_s_trace_is_the_gate_then_the_hand_posterior_of_its_actions(t
     from rlexec.evaluation.trajectory_store import write_store
 
     module = _module()
-    _saved_run(tmp_path / "run", module)
+    saved_run(tmp_path / "run", module)
     monkeypatch.chdir(tmp_path)  # the store's config names the run relative to where rlexec regimes ran
     config = rt.RegimesConfig.from_dict({
         "regimes": ["midday"], "episodes": 2,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+
+from moe_dpo_models import NAMES, NUM_ACTIONS, OBS_DIM, REGIMES, saved_run, two_expert_module
 
 from rlexec.algorithms.moe_dpo.module import MoEDPOModule, sip_gate_network
 from rlexec.algorithms.moe_dpo.policy_kind import MoEDPOActor, moe_dpo_policy
@@ -15,38 +15,10 @@ from rlexec.algorithms.sip.gate import GateConfig, context_names, fit_gate
 from rlexec.envs.lob_env import SHARED_OBSERVATION_NAMES
 from rlexec.errors import ConfigError
 from rlexec.evaluation.regime_table import PolicyContext, PolicySpec, resolve_kind
-from rlexec.policies.checkpoints import (
-    MANIFEST_FILE,
-    MANIFEST_FORMAT,
-    MODULE_SUBPATH,
-    WEIGHTS_FILE,
-    _space_to_json,
-)
-
-REGIMES = ["open", "midday"]
-NAMES = context_names(REGIMES)
-SPREAD = NAMES.index("spread_bps")
-OBS_DIM, NUM_ACTIONS = len(SHARED_OBSERVATION_NAMES), 4
 
 
 def _module(*, gate_hidden=(), hard=False) -> MoEDPOModule:
-    """Expert 0 leans to action 0 (logit 1), expert 1 to action 1 (logit 5), whatever the state; the
-    gate's logit of expert 1 is 0.5 spread_bps + 1 in the midday regime."""
-    config = {"expert_names": ["twap", "vwap"], "gate": "moe", "context_dim": len(NAMES), "gate_hidden": list(gate_hidden),
-              "context_names": NAMES, "expert_hidden": [4], "hard_gating": hard}
-    module = MoEDPOModule(observation_space=gym.spaces.Box(-np.inf, np.inf, (OBS_DIM,), np.float32),
-                          action_space=gym.spaces.Discrete(NUM_ACTIONS), inference_only=False, model_config=config)
-    with torch.no_grad():
-        for k, (action, logit) in enumerate([(0, 1.0), (1, 5.0)]):
-            last = module.experts[k][-1]
-            last.weight.zero_()
-            last.bias.zero_()
-            last.bias[action] = logit
-        module.gate[-1].weight.zero_()
-        module.gate[-1].bias.zero_()
-        module.gate[-1].weight[1, SPREAD] = 0.5
-        module.gate[-1].weight[1, NAMES.index("regime_midday")] = 1.0
-    return module.eval()
+    return two_expert_module(["twap", "vwap"], gate_hidden=gate_hidden, hard=hard)
 
 
 def _identity(rows):
@@ -141,16 +113,7 @@ def test_gate_init_from_a_saved_sip_gate_gives_the_sip_gate_s_weights(tmp_path):
 
 def _saved_run(folder, module):
     """A run folder as `rlexec train` leaves it, holding the module's weights-only copy."""
-    target = folder / "checkpoints" / "iter_1" / MODULE_SUBPATH / "default_policy"
-    target.mkdir(parents=True)
-    cls = type(module)
-    (target / MANIFEST_FILE).write_text(json.dumps({
-        "format": MANIFEST_FORMAT, "version": 1, "class": f"{cls.__module__}:{cls.__qualname__}",
-        "observation_space": _space_to_json(module.observation_space), "action_space": _space_to_json(module.action_space),
-        "model_config": dict(module.model_config)}))
-    torch.save(module.state_dict(), target / WEIGHTS_FILE)
-    (folder / "config.yaml").write_text("algorithm: moe_dpo\n")
-    return folder
+    return saved_run(folder, module)
 
 
 def test_the_kind_loads_a_run_s_weights_and_a_bad_run_is_a_one_line_error(tmp_path):
