@@ -126,18 +126,20 @@ class MoEDPOModule(TorchRLModule):
         self.mix_log_weights.copy_(torch.log(weights.clamp_min(1e-12) / weights.sum()))
 
     # ---- the experts ------------------------------------------------------------------------------------
+    def step_log_probs(self, observations: torch.Tensor, actions: torch.Tensor, *,
+                       reference: bool = False) -> torch.Tensor:
+        """``log pi_k(a|s)`` of N (state, action) pairs under each expert: (N, d) / (N,) -> (N, K)."""
+        networks = self.references if reference else self.experts
+        index = actions.reshape(-1, 1).long()
+        return torch.stack([torch.log_softmax(network(observations.float()), dim=-1).gather(-1, index).squeeze(-1)
+                            for network in networks], dim=-1)
+
     def trajectory_log_probs(self, observations: torch.Tensor, actions: torch.Tensor, mask: torch.Tensor,
                              *, reference: bool = False) -> torch.Tensor:
         """``sum_t log pi_k(a_t|s_t)`` of padded trajectories (B, T, d) / (B, T) / (B, T) -> (B, K)."""
-        networks = self.references if reference else self.experts
         batch, steps = actions.shape
-        flat_obs = observations.reshape(batch * steps, -1).float()
-        flat_actions = actions.reshape(batch * steps, 1).long()
-        per_expert = []
-        for network in networks:
-            logp = torch.log_softmax(network(flat_obs), dim=-1).gather(-1, flat_actions).reshape(batch, steps)
-            per_expert.append((logp * mask).sum(dim=-1))
-        return torch.stack(per_expert, dim=-1)
+        per_step = self.step_log_probs(observations.reshape(batch * steps, -1), actions, reference=reference)
+        return (per_step.reshape(batch, steps, -1) * mask.unsqueeze(-1)).sum(dim=1)
 
     def mixture_log_probs(self, observations: torch.Tensor, log_weights: torch.Tensor) -> torch.Tensor:
         """``log sum_k w_k pi_k(a|s)`` for every action, (N, A); ``log_weights`` (N, K) or (K,)."""

@@ -171,10 +171,8 @@ def posterior_responsibilities(log_weights: np.ndarray, step_log_probs: np.ndarr
 def expert_step_log_probs(module: Any, observations: np.ndarray, actions: np.ndarray) -> np.ndarray:
     """(T, K) ``log pi_k(a_t|s_t)`` under each of the module's (fine-tuned) experts."""
     obs = torch.as_tensor(np.array(observations, dtype=np.float32))  # a copy: parquet's arrays are read-only
-    index = torch.as_tensor(np.array(actions, dtype=np.int64).reshape(-1, 1))
     with torch.no_grad():
-        return torch.stack([torch.log_softmax(network(obs), dim=-1).gather(-1, index).squeeze(-1)
-                            for network in module.experts], dim=-1).double().numpy()
+        return module.step_log_probs(obs, torch.as_tensor(np.array(actions, dtype=np.int64))).double().numpy()
 
 
 def episode_gate_trace(store_folder: str | os.PathLike, policy: str, regime: str, episode: int,
