@@ -197,10 +197,8 @@ def _report(console: Console, evaluation: Evaluation, out_dir: Path, record: dic
     from rlexec.evaluation.plots import plot_fill_curves, plot_pa_distribution
     from rlexec.provenance import write_atomic, write_json_atomic
 
-    metrics = {r.name: r.metrics for r in evaluation.results}
     named = [study.Comparison.parse(c) for c in compare]
-    pairs = study.comparisons(evaluation.baseline, list(metrics), named)
-    paired = study.paired_rows(scope, metrics, pairs)
+    methods, paired = study.tables(scope, {r.name: r.metrics for r in evaluation.results}, evaluation.baseline, named)
     summary = {
         **record,
         "dataset": dataset,
@@ -221,7 +219,7 @@ def _report(console: Console, evaluation: Evaluation, out_dir: Path, record: dic
     if named_rows:
         console.print(_rich(tables.paired(named_rows, f"Named paired differences (same {len(evaluation)} "
                                                  f"{dataset.get('unit', 'orders')}, 95% CI)")))
-    study.write_rows(study.method_rows(scope, metrics), out_dir / "methods.csv")
+    study.write_rows(methods, out_dir / "methods.csv")
     study.write_rows(paired, out_dir / "paired.csv")
     per_order = evaluation.per_order_table()
     write_atomic(out_dir / "per_order.parquet", lambda tmp: pq.write_table(per_order, tmp))

@@ -80,6 +80,12 @@ def comparisons(baseline: str, methods: Sequence[str], named: Iterable[Compariso
     return out
 
 
+def tables(scope: str, metrics: MethodMetrics, baseline: str, named: Iterable[Comparison] = ()
+           ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """One scope's method rows and paired rows: every method against ``baseline``, then ``named``."""
+    return method_rows(scope, metrics), paired_rows(scope, metrics, comparisons(baseline, list(metrics), named))
+
+
 def method_rows(scope: str, metrics: MethodMetrics) -> list[dict[str, Any]]:
     rows = []
     for method, values in metrics.items():

@@ -205,15 +205,14 @@ def evaluate_fold(spec: WalkForwardSpec, split: DataSplit, runs: dict[str, Path]
     evaluation = evaluate_runs(bar_runs(batch, execution, strategies, policies, actor=settings["actor"],
                                         seed=settings["seed"]))
     day = split.test_days[0]
-    metrics = {r.name: r.metrics for r in evaluation.results}
     named = [study.Comparison.parse(c) for c in settings["compare"]]
-    pairs = study.comparisons(evaluation.baseline, list(metrics), named)
+    methods, paired = study.tables(day, {r.name: r.metrics for r in evaluation.results}, evaluation.baseline, named)
     out_dir.mkdir(parents=True, exist_ok=True)
     per_order = evaluation.per_order_table()
     write_atomic(out_dir / "per_order.parquet", lambda tmp: pq.write_table(per_order, tmp))
     write_orders(list(batch.orders), out_dir / "orders.csv")
-    study.write_rows(study.method_rows(day, metrics), out_dir / "methods.csv")
-    study.write_rows(study.paired_rows(day, metrics, pairs), out_dir / "paired.csv")
+    study.write_rows(methods, out_dir / "methods.csv")
+    study.write_rows(paired, out_dir / "paired.csv")
     # written last: its presence says the fold's evaluation is complete
     write_json_atomic({"test_day": day, "runs": {k: str(v) for k, v in runs.items()}, "evaluation": settings,
                        "n_orders": len(evaluation), "baseline": evaluation.baseline,
@@ -300,15 +299,18 @@ def run_study(spec: WalkForwardSpec, *, out: str | os.PathLike = "runs", local: 
         metrics = fold_metrics(evaluation_dir)
         result.reward = json.loads((evaluation_dir / DONE).read_text()).get("reward")
         day = split.test_days[0]
-        pairs = study.comparisons(next(iter(metrics)), list(metrics), named)
         result.days.append(day)
         result.per_day.append(metrics)
-        result.method_rows += study.method_rows(day, metrics)
-        result.paired_rows += study.paired_rows(day, metrics, pairs)
+        _add_tables(result, day, metrics, named)
     result.pooled = study.pool(result.per_day, f"{spec.source}: pooled test days")
-    pairs = study.comparisons(next(iter(result.pooled)), list(result.pooled), named)
-    result.method_rows += study.method_rows(POOLED, result.pooled)
-    result.paired_rows += study.paired_rows(POOLED, result.pooled, pairs)
+    _add_tables(result, POOLED, result.pooled, named)
     study.write_rows(result.method_rows, root / "methods.csv")
     study.write_rows(result.paired_rows, root / "paired.csv")
     return result
+
+
+def _add_tables(result: StudyResult, scope: str, metrics: study.MethodMetrics, named) -> None:
+    """``scope``'s rows, against the first method of the evaluation (the baseline broker)."""
+    methods, paired = study.tables(scope, metrics, next(iter(metrics)), named)
+    result.method_rows += methods
+    result.paired_rows += paired
