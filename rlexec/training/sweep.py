@@ -38,10 +38,10 @@ whose metric is an RLlib return refuses a swept ``environment`` key, unless the 
 Trials checkpoint through Tune, so a sweep whose driver was killed resumes (``Tuner.restore``) when
 the same command runs again: finished trials are kept, unfinished ones continue from their last
 checkpoint; a finished one (its ``best.json`` written) is read back, not rerun. Tune restores the
-settings the experiment started with, so a sweep file edited since
-is refused (``rlexec_run.json`` records the hash of :meth:`SweepSpec.settings`): ``--restart``
-discards the earlier experiment, or a new ``name`` starts another. The experiment folder is
-``<out>/tune/<name>``, the name a plain one, never a path.
+settings the experiment started with, so a sweep file edited since is refused (``rlexec_run.json``
+records the hash of :meth:`SweepSpec.settings`): ``--restart`` discards the earlier experiment, or a
+new ``name`` starts another. The experiment folder is ``<out>/tune/<name>``, the name a plain one,
+never a path.
 """
 
 from __future__ import annotations
