@@ -10,8 +10,8 @@ from rlexec.errors import RlexecError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from rlexec.cli import (data, evaluate, figures, llmoe, logicq, preferences, regimes, report, simulate, sip,
-                            train, tune, walkforward)
+    from rlexec.cli import (data, evaluate, figures, foresight, llmoe, logicq, preferences, regimes, report, simulate,
+                            sip, train, tune, walkforward)
 
     parser = argparse.ArgumentParser(prog="rlexec", description="Reinforcement learning for optimal trade execution.")
     parser.add_argument("--version", action="version", version=f"rlexec {__version__}")
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     sip.add_parser(subparsers)
     figures.add_parser(subparsers)
     walkforward.add_parser(subparsers)
+    foresight.add_parser(subparsers)
     return parser
 
 
