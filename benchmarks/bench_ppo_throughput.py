@@ -7,8 +7,10 @@ its observation size (1,623 vs 4 floats). Throughput = env steps sampled / wall 
 CartPole, the zero-cost env of the bar env's shape, and the bar env through RLlib's default EnvRunner
 and through the batched one (``env_runners.batched: true``), each with RLlib's MLP and with the OPD
 network; the batched path with 1 and 2 remote env runners; the learner update's share of each
-iteration; each env's raw loop (random actions). Targets (issue 11): batched >= 10x default, or the
-learner >= 80% of the iteration; 1 -> 2 runners >= 1.6x. docs/fast_rollouts.md has the results.
+iteration; each env's raw loop (random actions); and the OPD study's settings (``*_study``: sampling
+in the driver, 16,384 env steps an iteration, minibatch 1,024; ``configs/opd_experiment.sh``).
+Targets (issue 11): batched >= 10x default, or the learner >= 80% of the iteration; 1 -> 2 runners
+>= 1.6x. docs/fast_rollouts.md has the results.
 
     python benchmarks/bench_ppo_throughput.py [--iterations 6] [--warmup 2] [--envs 8] [--batch 2048]
 
@@ -57,7 +59,7 @@ class ZeroCostEnv(gym.Env):
 
 
 def throughput(env: str, *, runners: int, envs: int, batch: int, iterations: int, warmup: int,
-               module: str = "default", batched: bool = False) -> dict[str, float]:
+               module: str = "default", batched: bool = False, minibatch: int = 512) -> dict[str, float]:
     """Env steps per second of whole ``train()`` iterations, and the learner update's share of their wall time.
 
     ``batched``: sample through rlexec's :class:`~rlexec.training.batched_runner.BatchedBarEnvRunner`
@@ -77,7 +79,7 @@ def throughput(env: str, *, runners: int, envs: int, batch: int, iterations: int
         .environment(env_class, env_config=env_config)
         .env_runners(num_env_runners=runners, num_envs_per_env_runner=envs,
                      **({"env_runner_cls": BatchedBarEnvRunner} if batched else {}))
-        .training(train_batch_size_per_learner=batch, minibatch_size=min(512, batch), num_epochs=5, lr=1e-4)
+        .training(train_batch_size_per_learner=batch, minibatch_size=min(minibatch, batch), num_epochs=5, lr=1e-4)
         .rl_module(rl_module_spec=module_spec({"module": module, "model_config": {"fcnet_hiddens": [64, 64]}
                                                  if module == "default" else {}}, env_config, "bench"))
         .debugging(seed=0)
@@ -145,6 +147,8 @@ def main() -> None:
     parser.add_argument("--envs", type=int, default=8, help="envs per env runner")
     parser.add_argument("--batch", type=int, default=2048)
     parser.add_argument("--runners", type=int, default=1, help="env runners of the path comparisons")
+    parser.add_argument("--study-batch", type=int, default=16384, help="env steps per iteration of the *_study cases")
+    parser.add_argument("--study-minibatch", type=int, default=1024, help="minibatch of the *_study cases")
     parser.add_argument("--cases", default="all",
                         help="comma-separated case names to run (default all; the summary ratios need all)")
     parser.add_argument("--torch-threads", type=int, default=1,
@@ -165,6 +169,11 @@ def main() -> None:
         "bar_opd": dict(env="bar", runners=args.runners, module="opd"),
         "bar_opd_batched": dict(env="bar", runners=args.runners, module="opd", batched=True),
     }
+    # the OPD study's settings (configs/opd_experiment.sh): sampling in the driver, 2,048 orders an iteration,
+    # spec 2.2's minibatch of 1,024; against the default path above, per CPU-second
+    study = dict(env="bar", runners=0, batched=True, batch=args.study_batch, minibatch=args.study_minibatch)
+    cases["bar_batched_study"] = study
+    cases["bar_opd_batched_study"] = dict(study, module="opd")
     for runners in (1, 2):  # the fan-out cases, batched path
         for module, name in (("default", "bar_batched"), ("opd", "bar_opd_batched")):
             if runners != args.runners:
@@ -173,7 +182,7 @@ def main() -> None:
         cases = {name: case for name, case in cases.items() if name in args.cases.split(",")}
     measured = {}
     for name, case in cases.items():
-        measured[name] = throughput(**case, **common)
+        measured[name] = throughput(**{**common, **case})
         print(name, measured[name], file=sys.stderr, flush=True)  # progress: the JSON line comes at the end
     ray.shutdown()
     if args.cases != "all":  # a partial run: the measured cases only
@@ -198,6 +207,9 @@ def main() -> None:
         "learner_share_of_iteration_cpu": {name: m["learner_cpu_share"] for name, m in measured.items()},
         "batched_vs_default_per_cpu_s": {"mlp": round(per_cpu["bar_batched"] / per_cpu["bar"], 2),
                                          "opd": round(per_cpu["bar_opd_batched"] / per_cpu["bar_opd"], 2)},
+        "study_settings_vs_default_per_cpu_s": {
+            "mlp": round(per_cpu["bar_batched_study"] / per_cpu["bar"], 2),
+            "opd": round(per_cpu["bar_opd_batched_study"] / per_cpu["bar_opd"], 2)},
         "batched_vs_default": {"mlp": round(rate["bar_batched"] / rate["bar"], 2),
                                "opd": round(rate["bar_opd_batched"] / rate["bar_opd"], 2)},
         "target_batched_vs_default": 10.0,
