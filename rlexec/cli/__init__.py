@@ -20,3 +20,15 @@ LOGICQ_VARIANTS = ("without_sketch", "logicq", "ensemble")  # rlexec.logicq.stud
 def make_console() -> Console:
     """Rich console; when output is not a terminal (logs, CI) it is 120 columns wide so tables do not wrap."""
     return Console(width=None if Console().is_terminal else 120)
+
+
+def checked_regime(name: str) -> str:
+    """``--regime``: a preset of :data:`REGIMES` or a levelled one (``volatility_ramp@2``); else a one-line error."""
+    from rlexec.errors import ConfigError
+    from rlexec.market.regimes import split_regime
+
+    try:
+        split_regime(name)
+    except ConfigError as exc:
+        raise ConfigError(f"--{exc}") from None  # "--regime: unknown regime ..." 
+    return name

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from rlexec.cli import ACTOR_KINDS, REGIMES, make_console
+from rlexec.cli import ACTOR_KINDS, REGIMES, checked_regime, make_console
 from rlexec.configs import read_yaml_mapping
 from rlexec.errors import ConfigError, OrderError
 
@@ -69,7 +69,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--env", choices=("bar", "lob"), default="bar",
                    help="bar: minute bars (default); lob: the LOB simulator or a LOBSTER replay")
     lob.add_argument("--regime", default="baseline",
-                     help=f"market regime preset, one of {', '.join(REGIMES)} (default baseline)")
+                     help=f"market regime preset, one of {', '.join(REGIMES)}, or volatility_ramp@<level> (default baseline)")
     lob.add_argument("--episodes", type=int, default=20, help="episodes per broker, same seeds for all (default 20)")
     lob.add_argument("--action", choices=("market", "limit"), default="market",
                      help="how every child order is placed (default market)")
@@ -262,8 +262,7 @@ def run_lob(args: argparse.Namespace) -> int:
     cfg = _load_yaml(args.config)
     if args.episodes <= 0:
         raise ConfigError(f"--episodes must be positive, got {args.episodes}")
-    if args.regime not in REGIMES:
-        raise ConfigError(f"--regime: unknown regime {args.regime!r}; choose from {list(REGIMES)}")
+    checked_regime(args.regime)
     names = [n.strip().lower() for n in args.strategies.split(",") if n.strip()]
     unknown = [n for n in names if n not in BROKERS]
     if unknown:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rlexec.cli import REGIMES, make_console
-from rlexec.errors import ConfigError
+from rlexec.cli import REGIMES, checked_regime, make_console
 
 
 def add_parser(subparsers) -> None:
@@ -16,7 +15,7 @@ def add_parser(subparsers) -> None:
         "book.parquet, minute_bars.parquet, day.png and run.json into a new run folder <out>/simulate/<time>-<hash>/.",
     )
     p.add_argument("--regime", default="baseline",
-                   help=f"market preset, one of {', '.join(REGIMES)} (default baseline)")
+                   help=f"market preset, one of {', '.join(REGIMES)}, or volatility_ramp@<level> (default baseline)")
     p.add_argument("--config", metavar="YAML", help="a full market config (e.g. a regime's, edited); overrides --regime")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of everything random in the day (fundamental, agents, latencies): the same seed gives "
@@ -37,9 +36,7 @@ def run(args: argparse.Namespace) -> int:
     if args.config:
         config = MarketConfig.from_dict(read_yaml_mapping(args.config))
     else:
-        if args.regime not in REGIMES:
-            raise ConfigError(f"--regime: unknown regime {args.regime!r}; choose from {list(REGIMES)}")
-        config = regime_config(args.regime)
+        config = regime_config(checked_regime(args.regime))
     if args.print_config:
         print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")  # plain: meant to be redirected to a file
         return 0

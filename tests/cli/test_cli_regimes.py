@@ -46,3 +46,16 @@ def test_regimes_refuses_training_seeds_in_one_line(tmp_path, capsys):
     assert main(["regimes", str(path), "--seed", "0", "--serial", "--out", str(tmp_path / "runs")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"rlexec: error: {path}: episode seeds 0..99 overlap the training seeds") and "\n" not in err
+
+
+def test_simulate_and_evaluate_take_a_levelled_regime(capsys):
+    """``volatility_ramp@L`` reaches rlexec simulate and rlexec evaluate --env lob; a bad level is a one-line error."""
+    from rlexec.cli.main import main
+
+    assert main(["simulate", "--regime", "volatility_ramp@2", "--print-config"]) == 0
+    assert "vol_ramp: 7.0" in capsys.readouterr().out  # x(1 + 3 L) at the end of the day
+    for command in (["simulate"], ["evaluate", "--env", "lob"]):
+        assert main([*command, "--regime", "volatility_ramp@x"]) == 2
+        assert "--regime: 'volatility_ramp@x': the level after '@' must be a number >= 0" in capsys.readouterr().err
+        assert main([*command, "--regime", "baseline@2"]) == 2
+        assert "only volatility_ramp take a level" in capsys.readouterr().err
