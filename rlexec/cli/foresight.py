@@ -96,5 +96,15 @@ def run(args: argparse.Namespace) -> int:
         rows.add_row(name, f"{t['mean_share']:.3f}", f"{t['correlation_with_advantage']:+.3f}",
                      f"{t['r2_share_from_advantage']:.3f}", f"{t['r2_share_from_past_out_of_sample']:+.3f}")
     console.print(rows)
+    drift_fit, drift_out = market_view["horizon_drift_fit_bps"], market_view["horizon_drift_scored_bps"]
+    bets = Table(title=f"Directional bets: share of Q filled in the first half, {args.fit_part} / {args.part}")
+    for column in ("policy", "buy", "sell"):
+        bets.add_column(column, justify="left" if column == "policy" else "right")
+    bets.add_row("(price drift over the horizon, bp)", *(f"{drift_fit[s]:+.1f} / {drift_out[s]:+.1f}"
+                                                         for s in ("buy", "sell")))
+    for name, t in timing.items():
+        bets.add_row(name, *(f"{t['front_share_fit'][s]:.2f} / {t['front_share_scored'][s]:.2f}"
+                             for s in ("buy", "sell")))
+    console.print(bets)
     console.print(f"written to {out_dir}")
     return 0

@@ -15,6 +15,9 @@ per order ``n`` and decision step ``t`` (the last step has no choice: it trades 
   ``a``. A policy that exploits the future trades more when ``a`` is high. A ridge fit of that share on
   the past features, scored out of sample, says how much of a policy's behaviour a past-only
   student could copy: the most OPD's distillation term can transfer.
+* **Directional bets**: the price drift over the horizon per side, on the fit and the scored orders,
+  and each policy's share of Q filled in the horizon's first half per side. A student that learned
+  the training days' drift (sell early on falling days) trades one side early whatever the day.
 
 ``rlexec foresight`` prints and writes all three. Nothing here trains; the ridge is closed form.
 """
@@ -149,7 +152,27 @@ def predictability(fit_batch: OrderBatch, score_batch: OrderBatch, config: Execu
         "r2_out_of_sample": r_squared(y_out, guess),
         "correlation_out_of_sample": _correlation(guess, y_out),
         "sign_accuracy_out_of_sample": float(np.mean(np.sign(guess) == np.sign(y_out))),
+        "horizon_drift_fit_bps": horizon_drift(fit_batch, config),
+        "horizon_drift_scored_bps": horizon_drift(score_batch, config),
     }
+
+
+SIDES = {"buy": -1.0, "sell": 1.0}
+
+
+def horizon_drift(batch: OrderBatch, config: ExecutionConfig) -> dict[str, float]:
+    """Mean price change from the first to the last decision window, bp, per side (not signed by side)."""
+    prices = window_prices(batch, config)
+    drift = (prices[:, -1] / prices[:, 0] - 1.0) * 1e4
+    return {side: float(drift[batch.sigma == sigma].mean()) if np.any(batch.sigma == sigma) else float("nan")
+            for side, sigma in SIDES.items()}
+
+
+def front_share(filled: np.ndarray, batch: OrderBatch) -> dict[str, float]:
+    """Mean share of Q filled in the first half of the decision steps, per side."""
+    early = filled[:, : filled.shape[1] // 2].sum(axis=1) / batch.quantity
+    return {side: float(early[batch.sigma == sigma].mean()) if np.any(batch.sigma == sigma) else float("nan")
+            for side, sigma in SIDES.items()}
 
 
 def step_fills(acting: Any, batch: OrderBatch, config: ExecutionConfig, *, oracle: bool = False
@@ -177,9 +200,10 @@ def policy_timing(fit: tuple[Any, OrderBatch], score: tuple[Any, OrderBatch], co
     ``fit`` and ``score`` are ``(acting, batch)``: the policy acts on both; the past-only ridge of its
     share is fitted on the first and scored on the second.
     """
-    shares, advantages, features = [], [], []
+    shares, advantages, features, fronts = [], [], [], []
     for acting, batch in (fit, score):
         filled, remaining = step_fills(acting, batch, config, oracle=oracle)
+        fronts.append(front_share(filled, batch))
         open_ = _decisions(remaining) > 0
         shares.append(_decisions(share_of_remaining(filled, remaining))[open_])
         advantages.append(_decisions(timing_advantage(batch, config))[open_])
@@ -194,4 +218,6 @@ def policy_timing(fit: tuple[Any, OrderBatch], score: tuple[Any, OrderBatch], co
         "r2_share_from_advantage": r_squared(share_out, RidgeFit.fit(advantage_out[:, None], share_out, alpha)
                                              .predict(advantage_out[:, None])),
         "r2_share_from_past_out_of_sample": r_squared(share_out, model.predict(features[1])),
+        "front_share_fit": fronts[0],
+        "front_share_scored": fronts[1],
     }

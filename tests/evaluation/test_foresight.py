@@ -12,8 +12,9 @@ from rlexec.cli.main import main
 from rlexec.data import MarketData
 from rlexec.data.orders import Order
 from rlexec.envs import ExecutionConfig, FillModel, RewardConfig, prepare_orders
-from rlexec.evaluation.foresight import (PAST_FEATURES, RidgeFit, past_features, policy_timing, predictability,
-                                         r_squared, share_of_remaining, step_fills, timing_advantage, window_prices)
+from rlexec.evaluation.foresight import (PAST_FEATURES, RidgeFit, front_share, horizon_drift, past_features,
+                                         policy_timing, predictability, r_squared, share_of_remaining, step_fills,
+                                         timing_advantage, window_prices)
 from rlexec.strategies import make_strategy
 
 DAYS = (dt.date(2024, 1, 2), dt.date(2024, 1, 3))
@@ -48,6 +49,13 @@ def test_timing_advantage_by_hand():
     # window 1 at 102 against the mean of 102 and 98 (100): +200 bp dearer; a buyer loses, a seller gains
     expected_sell = np.array([(100 / 100 - 1), (102 / 100 - 1), 0.0]) * 1e4
     np.testing.assert_allclose(timing_advantage(batch, CONFIG), [-expected_sell, expected_sell], atol=1e-9)
+
+
+def test_horizon_drift_and_front_share_by_side_by_hand():
+    batch = batch_of(hand_market((100.0, 101.0, 103.0)))
+    assert horizon_drift(batch, CONFIG) == pytest.approx({"buy": 300.0, "sell": 300.0})
+    filled = np.array([[300.0, 0.0, 0.0], [0.0, 100.0, 200.0]])  # the buy all at once, the sell late
+    assert front_share(filled, batch) == pytest.approx({"buy": 1.0, "sell": 0.0})  # first half = step 0 of 3
 
 
 def test_window_price_ignores_minutes_without_volume():
