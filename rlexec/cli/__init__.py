@@ -32,3 +32,23 @@ def checked_regime(name: str) -> str:
     except ConfigError as exc:
         raise ConfigError(f"--{exc}") from None  # "--regime: unknown regime ..." 
     return name
+
+
+def split_preset(name: str):
+    """``--split NAME``: the :class:`~rlexec.data.splits.DataSplit` preset, or a one-line error naming the choices."""
+    from rlexec.data.splits import PRESETS, DataSplit
+    from rlexec.errors import ConfigError
+
+    if name not in PRESETS:
+        raise ConfigError(f"--split: unknown preset {name!r}; choose from {sorted(PRESETS)}")
+    return DataSplit.from_dict({"preset": name})
+
+
+def check_same_execution(policies, execution, reference: str) -> None:
+    """Every ``--policy`` must have been trained on ``execution`` (one MDP per table); ``reference`` names its source."""
+    from rlexec.errors import ConfigError
+
+    mismatched = [p.name for p in policies if p.execution != execution]
+    if mismatched:
+        raise ConfigError(f"--policy: {mismatched} trained with execution settings that differ from {reference}; "
+                          "evaluate them separately")

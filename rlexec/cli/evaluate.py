@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from rlexec.cli import ACTOR_KINDS, REGIMES, checked_regime, make_console
+from rlexec.cli import ACTOR_KINDS, REGIMES, check_same_execution, checked_regime, make_console, split_preset
 from rlexec.configs import read_yaml_mapping
 from rlexec.errors import ConfigError, OrderError
 
@@ -329,10 +329,7 @@ def run_bar(args: argparse.Namespace) -> int:
     if policies:
         if not args.config:  # the policies define the MDP they were trained on
             execution = policies[0].execution
-        mismatched = [p.name for p in policies if p.execution != execution]
-        if mismatched:
-            raise ConfigError(f"--policy: {mismatched} trained with execution settings that differ from "
-                              f"{'--config' if args.config else args.policy[0]}; evaluate them separately")
+        check_same_execution(policies, execution, "--config" if args.config else args.policy[0])
         taken = {s.name for s in strategies}
         for p in policies:  # keep names unique: two runs of one config both called "opd"
             base, k = p.name, 2
@@ -344,11 +341,7 @@ def run_bar(args: argparse.Namespace) -> int:
     _check_compare(args.compare, [s.name for s in strategies] + [p.name for p in policies])
 
     if args.split:
-        from rlexec.data.splits import PRESETS, DataSplit
-
-        if args.split not in PRESETS:
-            raise ConfigError(f"--split: unknown preset {args.split!r}; choose from {sorted(PRESETS)}")
-        split = DataSplit.from_dict({"preset": args.split})
+        split = split_preset(args.split)
         market = split.market()
     else:
         market = MarketData.from_table(read_many(args.data), source="--data") if args.data else load_sample()

@@ -6,7 +6,7 @@ import argparse
 
 from rich.table import Table
 
-from rlexec.cli import make_console
+from rlexec.cli import check_same_execution, make_console, split_preset
 from rlexec.errors import ConfigError
 
 
@@ -37,7 +37,6 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rlexec.data.splits import PRESETS, DataSplit
     from rlexec.envs.config import ExecutionConfig
     from rlexec.envs.engine import prepare_orders
     from rlexec.evaluation.foresight import PAST_FEATURES, policy_timing, predictability
@@ -47,18 +46,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.num_orders <= 1:
         raise ConfigError(f"--num-orders must be at least 2, got {args.num_orders}")
-    if args.split not in PRESETS:
-        raise ConfigError(f"--split: unknown preset {args.split!r}; choose from {sorted(PRESETS)}")
     if args.fit_part == args.part:
         raise ConfigError(f"--fit-part and --part are both {args.part!r}; out-of-sample scores need two parts")
+    split = split_preset(args.split)
     policies = [TrainedPolicy.load(path).require_env("bar") for path in args.policy]
     execution = policies[0].execution if policies else ExecutionConfig()
-    mismatched = [p.name for p in policies if p.execution != execution]
-    if mismatched:
-        raise ConfigError(f"--policy: {mismatched} trained with execution settings that differ from {args.policy[0]}")
+    check_same_execution(policies, execution, args.policy[0] if policies else "")
     brokers = [make_strategy(n.strip().lower()) for n in args.strategies.split(",") if n.strip()]
-
-    split = DataSplit.from_dict({"preset": args.split})
     market = split.market()
     batches = {part: prepare_orders(market, split.orders(market, part, args.num_orders, args.seed,
                                                           execution.horizon_minutes), execution)

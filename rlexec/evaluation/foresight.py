@@ -160,19 +160,21 @@ def predictability(fit_batch: OrderBatch, score_batch: OrderBatch, config: Execu
 SIDES = {"buy": -1.0, "sell": 1.0}
 
 
+def _mean_per_side(values: np.ndarray, batch: OrderBatch) -> dict[str, float]:
+    """``{"buy": mean, "sell": mean}`` of one value per order; NaN for a side with no order."""
+    return {side: float(values[batch.sigma == sigma].mean()) if np.any(batch.sigma == sigma) else float("nan")
+            for side, sigma in SIDES.items()}
+
+
 def horizon_drift(batch: OrderBatch, config: ExecutionConfig) -> dict[str, float]:
     """Mean price change from the first to the last decision window, bp, per side (not signed by side)."""
     prices = window_prices(batch, config)
-    drift = (prices[:, -1] / prices[:, 0] - 1.0) * 1e4
-    return {side: float(drift[batch.sigma == sigma].mean()) if np.any(batch.sigma == sigma) else float("nan")
-            for side, sigma in SIDES.items()}
+    return _mean_per_side((prices[:, -1] / prices[:, 0] - 1.0) * 1e4, batch)
 
 
 def front_share(filled: np.ndarray, batch: OrderBatch) -> dict[str, float]:
     """Mean share of Q filled in the first half of the decision steps, per side."""
-    early = filled[:, : filled.shape[1] // 2].sum(axis=1) / batch.quantity
-    return {side: float(early[batch.sigma == sigma].mean()) if np.any(batch.sigma == sigma) else float("nan")
-            for side, sigma in SIDES.items()}
+    return _mean_per_side(filled[:, : filled.shape[1] // 2].sum(axis=1) / batch.quantity, batch)
 
 
 def step_fills(acting: Any, batch: OrderBatch, config: ExecutionConfig, *, oracle: bool = False
