@@ -30,7 +30,7 @@ def checked_regime(name: str) -> str:
     try:
         split_regime(name)
     except ConfigError as exc:
-        raise ConfigError(f"--{exc}") from None  # "--regime: unknown regime ..." 
+        raise ConfigError(f"--{exc}") from None  # split_regime says "regime: ...", so this reads "--regime: ..."
     return name
 
 
