@@ -128,9 +128,9 @@ class BatchedBarEnvRunner(SingleAgentEnvRunner):
         observations = np.empty((n, n_steps + 1, env.observation_space.shape[0]), dtype=np.float32)
         oracle = np.empty_like(observations) if env.observe_oracle is not None else None
         actions = np.empty((n, n_steps), dtype=np.int64)
-        # Random actions (RLlib's warm-up sampling) come with no model outputs, as in the plain runner.
-        logp = None if random_actions else np.empty((n, n_steps), dtype=np.float32)
-        dist_inputs = None if random_actions else np.empty((n, n_steps, env.action_space.n), dtype=np.float32)
+        # Random actions (RLlib's warm-up sampling) come with no model outputs, as in the plain runner;
+        # nor do a module's own actions (DQN's epsilon-greedy and argmax): they stay None then.
+        logp = dist_inputs = None
         rewards = np.empty((n, n_steps), dtype=np.float64)
 
         state = env.engine.reset(batch)
@@ -142,7 +142,12 @@ class BatchedBarEnvRunner(SingleAgentEnvRunner):
                 actions[:, t] = self._action_rng.integers(env.action_space.n, size=n)
             else:
                 with self.metrics.log_time(RLMODULE_INFERENCE_TIMER):
-                    actions[:, t], logp[:, t], dist_inputs[:, t] = self._act(observations[:, t], explore, t)
+                    actions[:, t], step_logp, step_inputs = self._act(observations[:, t], explore, t)
+                if step_logp is not None:
+                    if logp is None:
+                        logp = np.empty((n, n_steps), dtype=np.float32)
+                        dist_inputs = np.empty((n, n_steps, step_inputs.shape[-1]), dtype=np.float32)
+                    logp[:, t], dist_inputs[:, t] = step_logp, step_inputs
             with self.metrics.log_time(ENV_STEP_TIMER):
                 outcome = env.engine.step(env.interpret_action(actions[:, t], state))
                 rewards[:, t] = env.reward_fn(outcome, batch.quantity)
@@ -151,9 +156,11 @@ class BatchedBarEnvRunner(SingleAgentEnvRunner):
                     oracle[:, t + 1] = env.observe_oracle(state)
         return [self._episode(i, observations, actions, rewards, logp, dist_inputs, oracle) for i in range(n)]
 
-    def _act(self, observations: np.ndarray, explore: bool, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _act(self, observations: np.ndarray, explore: bool,
+             t: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """Actions, their log-probabilities and the distribution inputs for a ``[N, obs]`` batch, drawn as
-        RLlib's ``GetActions`` connector draws them."""
+        RLlib's ``GetActions`` connector draws them: a module that returns its own actions (DQN) keeps
+        them, with no log-probabilities or distribution inputs (None)."""
         module = self.module
         inputs = {Columns.OBS: torch.from_numpy(observations).to(self._device)}
         with torch.no_grad():
@@ -166,6 +173,8 @@ class BatchedBarEnvRunner(SingleAgentEnvRunner):
             else:
                 out = module.forward_inference(inputs)
                 dist_class = module.get_inference_action_dist_cls()
+            if Columns.ACTIONS in out:
+                return out[Columns.ACTIONS].cpu().numpy(), None, None
             logits = out[Columns.ACTION_DIST_INPUTS]
             dist = dist_class.from_logits(logits)
             if not explore:

@@ -206,7 +206,7 @@ def test_the_switch_defaults_to_the_plain_runner_and_checks_its_value():
     assert build_algorithm_config(overridden).env_runner_cls is BatchedBarEnvRunner
 
 
-@pytest.mark.parametrize("name", ["ppo.yaml", "opds.yaml", "opd.yaml", "opd_teacher.yaml"])
+@pytest.mark.parametrize("name", ["ppo.yaml", "opds.yaml", "opd.yaml", "opd_teacher.yaml", "ddqn.yaml"])
 def test_opd_study_configs_use_the_batched_runner(name):
     spec = TrainSpec.from_yaml(CONFIGS / name)
     assert build_algorithm_config(spec).env_runner_cls is BatchedBarEnvRunner
@@ -239,3 +239,57 @@ def test_next_order_index_is_the_draw_reset_makes():
     for k, index in enumerate(indices):
         obs, _ = reset.reset(seed=11 if k == 0 else None)
         assert reset.state.batch.orders[0] == drawn.order_pool.orders[index]
+
+
+def dqn_runner_config(seed: int = 5, envs: int = 2, epsilon: float = 0.0):
+    from ray.rllib.algorithms.dqn import DQNConfig
+
+    return (DQNConfig()
+            .environment(BarExecutionEnv, env_config=SAMPLE)
+            .env_runners(num_env_runners=0, num_envs_per_env_runner=envs)
+            .training(epsilon=[[0, epsilon], [1, epsilon]])
+            .rl_module(model_config={"fcnet_hiddens": [16]})
+            .debugging(seed=seed))
+
+
+def test_dqn_modules_own_actions_run_batched_greedy_equal_to_the_plain_runner():
+    """DQN's module returns its actions (argmax Q, epsilon-greedy): the batched runner keeps them, with no
+    log-probabilities, and greedy episodes equal the plain runner's on the same weights."""
+    config = dqn_runner_config()
+    plain, batched = SingleAgentEnvRunner(config=config), BatchedBarEnvRunner(config=config)
+    batched.module.set_state(plain.module.get_state())
+    expected = plain.sample(num_timesteps=48, explore=False)
+    got = batched.sample(num_timesteps=48, explore=False)
+    assert len(got) == len(expected) == 6
+    for want, have in zip(expected, got):
+        np.testing.assert_array_equal(have.get_observations(), want.get_observations())
+        np.testing.assert_array_equal(have.get_actions(), want.get_actions())
+        np.testing.assert_array_equal(have.get_rewards(), want.get_rewards())
+        assert Columns.ACTION_LOGP not in have.extra_model_outputs
+    obs = torch.from_numpy(np.concatenate([e.get_observations()[:-1] for e in got]))
+    q_argmax = batched.module.compute_q_values({Columns.OBS: obs})["qf_preds"].argmax(-1).numpy()
+    np.testing.assert_array_equal(np.concatenate([e.get_actions() for e in got]), q_argmax)
+
+    exploring = BatchedBarEnvRunner(config=dqn_runner_config(epsilon=1.0))  # all actions random
+    actions = np.concatenate([e.get_actions() for e in exploring.sample(num_timesteps=400, explore=True)])
+    assert set(actions.tolist()) == set(range(5)), "epsilon 1 draws every action (the check can fail)"
+
+
+def test_ddqn_trains_through_the_batched_runner(ray_session):
+    spec = TrainSpec.from_dict({
+        "algorithm": "ddqn", "name": "batched_ddqn", "seed": 4, "environment": {"env": "bar", "env_config": SAMPLE},
+        "env_runners": {"num_envs_per_env_runner": 2, "rollout_fragment_length": 16, "batched": True},
+        "training": {"train_batch_size_per_learner": 16, "num_steps_sampled_before_learning_starts": 32,
+                     "replay_buffer_config": {"type": "PrioritizedEpisodeReplayBuffer", "capacity": 1000}},
+        "reporting": {"min_sample_timesteps_per_iteration": 64},
+        "rl_module": {"model_config": {"fcnet_hiddens": [8]}},
+    })
+    algo = build_algorithm_config(spec, local=True).build_algo()
+    try:
+        assert type(algo.env_runner) is BatchedBarEnvRunner
+        result = algo.train()
+        assert result["env_runners"]["num_env_steps_sampled_lifetime"] >= 64
+        assert result["env_runners"]["episode_len_mean"] == 8
+        assert np.isfinite(result["learners"]["default_policy"]["qf_loss"])
+    finally:
+        algo.stop()
