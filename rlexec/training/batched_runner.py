@@ -18,8 +18,9 @@ sync, metrics, checkpoint state, fan-out over ``num_env_runners``) and replaces 
    connector pipelines (those iterate over episodes item by item). Actions are drawn the way RLlib's
    default ``GetActions`` connector draws them: the module's action distribution ``from_logits``,
    sampled (deterministic under ``explore=False``), with ``action_logp`` and ``action_dist_inputs``
-   kept for PPO's learner. Custom env-to-module / module-to-env connectors and stateful modules are
-   therefore refused with a clear error.
+   kept for PPO's learner. A module that returns its own actions (DQN's epsilon-greedy or argmax) keeps
+   them, and no log-probabilities are stored. Custom env-to-module / module-to-env connectors and
+   stateful modules are refused with a clear error.
 4. **Episodes.** Each finished order becomes one numpy ``SingleAgentEpisode`` built from array slices in
    one constructor call. Infos are slim: empty, or only ``oracle_obs`` (the teacher's view) under
    ``env_config.teacher_observation: true``, which is what the OPD learner reads.
