@@ -56,6 +56,15 @@ def oracle_views(episode) -> np.ndarray:
     return np.stack([info[ORACLE_OBS] for info in episode.get_infos()])
 
 
+def assert_same_episodes(got, expected, n: int) -> None:
+    """n episodes on both paths, with equal observations, actions and rewards, in the same order."""
+    assert len(got) == len(expected) == n
+    for want, have in zip(expected, got):
+        np.testing.assert_array_equal(have.get_observations(), want.get_observations())
+        np.testing.assert_array_equal(have.get_actions(), want.get_actions())
+        np.testing.assert_array_equal(have.get_rewards(), want.get_rewards())
+
+
 def test_batched_episodes_equal_the_plain_runners_on_a_fixed_seed():
     """Same orders, observations, teacher views, actions, rewards and returns, over two sample() calls."""
     config = runner_config(teacher_observation=True)
@@ -86,11 +95,7 @@ def test_num_episodes_returns_the_plain_runners_first_episodes_and_reseeds():
     plain, batched = SingleAgentEnvRunner(config=config), BatchedBarEnvRunner(config=config)
     for _ in range(2):  # RLlib reseeds after a num_episodes call: the same three episodes again
         expected = plain.sample(num_episodes=3, explore=False)
-        got = batched.sample(num_episodes=3, explore=False)
-        assert len(got) == len(expected) == 3
-        for want, have in zip(expected, got):
-            np.testing.assert_array_equal(have.get_observations(), want.get_observations())
-            np.testing.assert_array_equal(have.get_rewards(), want.get_rewards())
+        assert_same_episodes(batched.sample(num_episodes=3, explore=False), expected, 3)
 
 
 def test_exploration_outputs_are_what_ppo_needs():
@@ -260,12 +265,8 @@ def test_dqn_modules_own_actions_run_batched_greedy_equal_to_the_plain_runner():
     batched.module.set_state(plain.module.get_state())
     expected = plain.sample(num_timesteps=48, explore=False)
     got = batched.sample(num_timesteps=48, explore=False)
-    assert len(got) == len(expected) == 6
-    for want, have in zip(expected, got):
-        np.testing.assert_array_equal(have.get_observations(), want.get_observations())
-        np.testing.assert_array_equal(have.get_actions(), want.get_actions())
-        np.testing.assert_array_equal(have.get_rewards(), want.get_rewards())
-        assert Columns.ACTION_LOGP not in have.extra_model_outputs
+    assert_same_episodes(got, expected, 6)
+    assert all(Columns.ACTION_LOGP not in episode.extra_model_outputs for episode in got)
     obs = torch.from_numpy(np.concatenate([e.get_observations()[:-1] for e in got]))
     q_argmax = batched.module.compute_q_values({Columns.OBS: obs})["qf_preds"].argmax(-1).numpy()
     np.testing.assert_array_equal(np.concatenate([e.get_actions() for e in got]), q_argmax)
