@@ -55,16 +55,14 @@ train_student() {  # config, then extra arguments
   local config="$1"; shift
   "${RLEXEC[@]}" train "$config" "${common[@]}" "${students[@]}" "$@" > "$OUT/logs/$(basename "$config" .yaml).log" 2>&1
 }
-# each run: its config's name, its extra arguments, then --
-runs=(ppo "${scale[@]}" -- opds "${scale[@]}" -- opd "${scale[@]}" --set "training.teacher_checkpoint=$TEACHER" --)
-[[ "$DDQN" == 1 ]] && runs+=(ddqn --)   # configs/ddqn.yaml keeps its own batch and replay settings
-pids=(); args=()
-for word in "${runs[@]}"; do
-  if [[ "$word" != -- ]]; then args+=("$word"); continue; fi
-  if [[ "$PARALLEL" == 1 ]]; then train_student "configs/${args[0]}.yaml" "${args[@]:1}" & pids+=($!)
-  else train_student "configs/${args[0]}.yaml" "${args[@]:1}"; fi
-  args=()
-done
+pids=()
+launch() {  # train_student in the background when PARALLEL=1, else in turn
+  if [[ "$PARALLEL" == 1 ]]; then train_student "$@" & pids+=($!); else train_student "$@"; fi
+}
+launch configs/ppo.yaml "${scale[@]}"
+launch configs/opds.yaml "${scale[@]}"
+launch configs/opd.yaml "${scale[@]}" --set "training.teacher_checkpoint=$TEACHER"
+[[ "$DDQN" == 1 ]] && launch configs/ddqn.yaml   # its own batch and replay settings (docs/ddqn.md)
 for pid in "${pids[@]}"; do wait "$pid"; done
 ddqn_policy=()
 [[ "$DDQN" == 1 ]] && ddqn_policy=(--policy "$OUT/train/ddqn")
